@@ -1,0 +1,82 @@
+"""The ``lrm`` command: ``lrm eval`` (lm_eval with lrm-bench registered), ``lrm demo``, ...
+
+Each subcommand lives in its own module with ``add_parser(subparsers)``; this file only
+dispatches. ``lrm eval`` hands its arguments to lm-eval's own CLI untouched, so it
+accepts exactly what ``lm_eval`` accepts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# Subcommand modules, each exposing add_parser(subparsers); imported lazily by name.
+SUBCOMMANDS: tuple[str, ...] = (
+    "lrm_backends.commands_demo",
+)
+
+
+class UserError(Exception):
+    """A mistake in what the user asked for: printed as one line, no traceback."""
+
+
+def run_lm_eval(argv: Sequence[str]) -> int:
+    """Run lm-eval's CLI on ``argv`` with our tasks and backends registered."""
+    from lrm_backends.lmeval_glue import activate
+
+    activate()
+    from lm_eval.__main__ import cli_evaluate
+
+    saved = sys.argv
+    sys.argv = ["lrm eval", *argv]
+    try:
+        cli_evaluate()
+    except SystemExit as exc:  # argparse --help / errors
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 1
+    finally:
+        sys.argv = saved
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lrm",
+        description="lrm-bench: benchmark compressed reasoning models with lm-evaluation-harness.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for user errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    ev = sub.add_parser(
+        "eval",
+        help="run lm_eval with lrm-bench's tasks and backends (same arguments as lm_eval)",
+        add_help=False,
+    )
+    ev.add_argument("lm_eval_args", nargs=argparse.REMAINDER)
+    ev.set_defaults(func=lambda a: run_lm_eval(a.lm_eval_args))
+    for name in SUBCOMMANDS:
+        importlib.import_module(name).add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    # `lrm eval ...` passes everything through, --help included.
+    if argv and argv[0] == "eval":
+        return run_lm_eval(argv[1:])
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        if args.debug:
+            raise
+        print(f"lrm: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

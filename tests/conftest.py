@@ -1,0 +1,35 @@
+"""Shared fixtures: a tiny offline HF model, the sample data folder, an offline env."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # for `helpers`
+
+SAMPLES = Path(__file__).resolve().parents[1] / "lrm_tasks" / "samples"
+
+
+@pytest.fixture(scope="session")
+def tiny_hf_dir(tmp_path_factory) -> Path:
+    from helpers.tiny_models import build_tiny_hf_model
+
+    return build_tiny_hf_model(tmp_path_factory.mktemp("tiny_hf"))
+
+
+@pytest.fixture()
+def offline_env(tmp_path) -> dict[str, str]:
+    """Environment for subprocess runs: no Hub, our sample data, no stray output."""
+    env = dict(os.environ)
+    env.update(
+        HF_HUB_OFFLINE="1",
+        HF_DATASETS_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        LRM_DATA_DIR=str(SAMPLES),
+        HF_DATASETS_CACHE=str(tmp_path / "hf_datasets_cache"),
+        TOKENIZERS_PARALLELISM="false",
+    )
+    return env
