@@ -73,10 +73,53 @@ def register_models(module: ModuleType | None = None) -> None:
         model_registry.register(name, target=target)
 
 
+_RUN_ARGS = ("model", "model_args", "evaluation_tracker")
+
+
+def patch_evaluator(module: ModuleType) -> None:
+    """Wrap ``simple_evaluate`` (to learn the model and output path) and ``evaluate``
+    (to run our tasks inside an :class:`lrm_backends.evaluation.Session`)."""
+    if getattr(module.evaluate, _PATCHED_FLAG, False):
+        return
+    import inspect
+
+    simple, evaluate = module.simple_evaluate, module.evaluate
+    simple_sig = inspect.signature(simple)
+    current: list[dict] = []
+
+    @functools.wraps(simple)
+    def simple_evaluate(*args, **kwargs):
+        bound = simple_sig.bind_partial(*args, **kwargs).arguments
+        current.append({k: bound.get(k) for k in _RUN_ARGS})
+        try:
+            return simple(*args, **kwargs)
+        finally:
+            current.pop()
+
+    @functools.wraps(evaluate)
+    def wrapped_evaluate(lm, task_dict, *args, **kwargs):
+        from lrm_backends.evaluation import Session
+
+        session = Session(current[-1] if current else {})
+        if not session.prepare(lm, task_dict):
+            return evaluate(lm, task_dict, *args, **kwargs)
+        try:
+            return evaluate(lm, task_dict, *args, **kwargs)
+        finally:
+            session.finish()
+
+    for fn in (simple_evaluate, wrapped_evaluate):
+        setattr(fn, _PATCHED_FLAG, True)
+    # lm_eval/__init__.py re-exports these lazily from this module, so it sees ours too.
+    module.simple_evaluate, module.evaluate = simple_evaluate, wrapped_evaluate
+
+
 def activate() -> None:
-    """Apply both seams now (idempotent), whatever lm-eval has imported so far."""
+    """Apply every seam now (idempotent), whatever lm-eval has imported so far."""
+    import lm_eval.evaluator as evaluator
     import lm_eval.models  # noqa: F401  (lm-eval's own models first; see register_models)
     import lm_eval.tasks.manager as manager
 
     patch_task_manager(manager)
     register_models()
+    patch_evaluator(evaluator)

@@ -15,8 +15,11 @@ from functools import partial
 from importlib import resources
 from typing import Any
 
-from lrm_tasks import data, prompts
+from lrm_tasks import data, prompts, records
+from lrm_tasks.metrics import normalize_answer
+from lrm_tasks.repeats import majority_index, pass_at_k
 from lrm_tasks.scoring import Score, score
+from lrm_tasks.tokens import UNKNOWN, TokenCounts
 
 log = logging.getLogger(__name__)
 
@@ -29,17 +32,22 @@ ID_LISTS = {"paper100": "musique_paper100_ids.txt"}
 
 class Extraction(str):
     """A filtered response: the extracted answer as a string (``[no answer]`` if none),
-    plus the :class:`~lrm_tasks.scoring.Score` and the untouched raw response."""
+    plus its :class:`~lrm_tasks.scoring.Score`, token counts and the untouched raw response."""
 
     score: Score
     mode: str
     raw: str
+    counts: TokenCounts
 
-    def __new__(cls, sc: Score, mode: str, raw: str) -> Extraction:
+    def __new__(cls, sc: Score, mode: str, raw: str, counts: TokenCounts = UNKNOWN) -> Extraction:
         answer = sc.answer_strict if mode == STRICT else sc.answer_flexible
         obj = super().__new__(cls, NO_ANSWER if answer is None else answer)
-        obj.score, obj.mode, obj.raw = sc, mode, raw
+        obj.score, obj.mode, obj.raw, obj.counts = sc, mode, raw, counts
         return obj
+
+    @property
+    def answer(self) -> str | None:
+        return self.score.answer_strict if self.mode == STRICT else self.score.answer_flexible
 
     @property
     def correct(self) -> bool:
@@ -47,8 +55,7 @@ class Extraction(str):
 
     @property
     def no_answer(self) -> bool:
-        answer = self.score.answer_strict if self.mode == STRICT else self.score.answer_flexible
-        return answer is None
+        return self.answer is None
 
     @property
     def f1(self) -> float | None:
@@ -101,8 +108,18 @@ musique_dataset = partial(load_dataset, "musique")
 
 
 def extract(task: str, mode: str, resps: Iterable[Sequence[str]], docs: Iterable[dict]) -> list[list[Extraction]]:
-    """lm-eval filter body: each of a document's k responses -> an :class:`Extraction`."""
-    return [[Extraction(score(task, r, doc), mode, r) for r in rs] for rs, doc in zip(resps, docs)]
+    """lm-eval filter body: each of a document's k responses -> an :class:`Extraction`.
+
+    Gets every response of the task at once, so token counting is one batched call.
+    """
+    resps, docs = list(resps), list(docs)
+    ctx = records.get_context()
+    flat = [r for rs in resps for r in rs]
+    counts = iter(ctx.counter.count(flat, think_end=ctx.think_end, max_gen_toks=ctx.max_gen_toks.get(task)))
+    return [
+        [Extraction(score(task, r, doc, think_end=ctx.think_end), mode, r, next(counts)) for r in rs]
+        for rs, doc in zip(resps, docs)
+    ]
 
 
 def _filters(task: str):
@@ -125,26 +142,61 @@ def _responses(results: Sequence[Any]) -> list[Any]:
     return out
 
 
-def process_results(task: str, doc: dict, results: Sequence[Any]) -> dict[str, float]:
-    """Per-document metrics, averaged over the document's repeats.
+def _mean(values: Iterable[float | int | None]) -> float | None:
+    known = [float(v) for v in values if v is not None]
+    return sum(known) / len(known) if known else None
 
-    ``exact_match`` is the mean correctness (avg@k), ``no_answer`` the share of
-    responses with no extractable answer; MuSiQue adds token ``f1``. Plain strings (a
-    task run without our filters) are scored flexibly.
+
+def process_results(task: str, doc: dict, results: Sequence[Any], *, task_name: str | None = None) -> dict[str, float]:
+    """Per-document metrics over the document's k responses (k = repeats).
+
+    ``exact_match`` is mean correctness (avg@k), ``no_answer`` the share with no
+    extractable answer, MuSiQue adds token ``f1``. Token metrics: mean
+    ``reasoning_tokens`` / ``total_tokens``, ``truncated`` rate, and the mean total tokens
+    of correct and of incorrect responses (``tokens_correct`` / ``tokens_incorrect``,
+    left out for a document with none). Unknown counts leave their metric out rather
+    than report 0. With k > 1: ``pass@k`` (unbiased, Chen et al. 2021) and ``maj@k``.
+    The strict call also hands one record per response to the run's sink.
     """
+    ctx = records.get_context()
     exs = [
-        r if isinstance(r, Extraction) else Extraction(score(task, str(r), doc), FLEXIBLE, str(r))
+        r if isinstance(r, Extraction) else extract(task, FLEXIBLE, [[r]], [doc])[0][0]
         for r in _responses(results)
     ]
-    k = len(exs) or 1
-    metrics = {
+    k = len(exs)
+    if k == 0:
+        return {}
+    metrics: dict[str, float] = {
         "exact_match": sum(e.correct for e in exs) / k,
         "no_answer": sum(e.no_answer for e in exs) / k,
     }
-    f1s = [e.f1 for e in exs if e.f1 is not None]
-    if f1s:
-        metrics["f1"] = sum(f1s) / len(f1s)
+    optional = {
+        "f1": _mean(e.f1 for e in exs),
+        "reasoning_tokens": _mean(e.counts.reasoning_tokens for e in exs),
+        "total_tokens": _mean(e.counts.total_tokens for e in exs),
+        "truncated": _mean(e.counts.truncated for e in exs),
+        "tokens_correct": _mean(e.counts.total_tokens for e in exs if e.correct),
+        "tokens_incorrect": _mean(e.counts.total_tokens for e in exs if not e.correct),
+    }
+    metrics.update({name: value for name, value in optional.items() if value is not None})
+    if k > 1:
+        metrics["pass@k"] = pass_at_k(k, sum(e.correct for e in exs), k)
+        voted = majority_index([_vote_key(task, e.answer) for e in exs])
+        metrics["maj@k"] = float(voted is not None and exs[voted].correct)
+    if ctx.sink is not None and exs[0].mode == STRICT:
+        for i, e in enumerate(exs):
+            ctx.sink(records.build_record(
+                task=task_name or task, benchmark=task, doc=doc, repeat=i, response=e.raw,
+                score=e.score, counts=e.counts, model=ctx.model,
+            ))
     return metrics
+
+
+def _vote_key(task: str, answer: str | None) -> str | None:
+    """Answers that score the same vote together (MuSiQue: after normalisation)."""
+    if answer is None:
+        return None
+    return normalize_answer(answer) if task == "musique" else answer
 
 
 aime24_process_results = partial(process_results, "aime24")

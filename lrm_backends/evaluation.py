@@ -1,0 +1,163 @@
+"""What lrm-bench adds around one lm-eval evaluation.
+
+Before: bind each of our tasks' ``process_results`` to its lm-eval task name, apply
+``repeats`` from ``--metadata`` / ``$LRM_REPEATS``, pick the tokenizer for token
+counts, and open a :class:`~lrm_tasks.records.RunContext` whose sink hands every record
+to the registry's ``lrm_record_response`` hook. After: one ``lrm_record_task`` call per
+task with its aggregate, and the context is cleared, even when the run fails.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+from lrm_tasks import harness, records
+from lrm_tasks.tokens import TokenCounter
+
+from lrm_backends.recording import RunInfo, close_all, records_dir
+
+log = logging.getLogger(__name__)
+
+REPEATS_ENV = "LRM_REPEATS"
+TOKENIZER_ENV = "LRM_TOKENIZER"
+
+
+def _iter_tasks(task_dict: Any) -> Iterator[tuple[str, Any]]:
+    """(name, Task) for every leaf task in lm-eval's task dict (flat or nested)."""
+    if isinstance(task_dict, dict) and isinstance(task_dict.get("tasks"), dict):
+        yield from task_dict["tasks"].items()
+        return
+    for key, value in (task_dict or {}).items():
+        if isinstance(value, dict):
+            yield from _iter_tasks(value)
+        elif hasattr(value, "config"):
+            yield (key if isinstance(key, str) else getattr(key, "task_name", str(key))), value
+
+
+def _our_benchmark(task: Any) -> str | None:
+    fn = getattr(task.config, "process_results", None)
+    if isinstance(fn, functools.partial) and fn.func is harness.process_results:
+        return fn.args[0]
+    return None
+
+
+def _repeats(task: Any) -> int | None:
+    meta = getattr(task.config, "metadata", None) or {}
+    value = meta.get("repeats", os.environ.get(REPEATS_ENV))
+    if value in (None, ""):
+        return None
+    try:
+        k = int(value)
+    except (TypeError, ValueError):
+        k = 0
+    if k < 1:
+        raise ValueError(
+            f"repeats={value!r} (from --metadata or ${REPEATS_ENV}) is not a positive "
+            "integer; pass e.g. --metadata '{\"repeats\": 8}' or LRM_REPEATS=8."
+        )
+    return k
+
+
+def _model_tokenizer(lm: Any, model_args: dict[str, Any]) -> TokenCounter:
+    name = os.environ.get(TOKENIZER_ENV) or model_args.get("lrm_tokenizer")
+    if name:
+        return TokenCounter.from_pretrained(str(name))
+    inner = getattr(lm, "lm", lm)  # lm-eval's CachingLM wraps the model
+    tok = getattr(inner, "tokenizer", None)
+    if tok is not None:
+        try:
+            return TokenCounter(tok, name=getattr(tok, "name_or_path", None))
+        except TypeError:
+            pass
+    source = model_args.get("tokenizer") or model_args.get("pretrained")
+    if isinstance(source, str) and not source.endswith(".gguf"):
+        try:
+            return TokenCounter.from_pretrained(source)
+        except Exception as exc:  # counts then come from the backend, or stay unknown
+            log.warning("lrm-bench: no tokenizer for token counts from %r (%s); set %s.", source, exc, TOKENIZER_ENV)
+    return TokenCounter()
+
+
+class Session:
+    """State of one evaluation; see the module docstring."""
+
+    def __init__(self, run_args: dict[str, Any]) -> None:
+        self.run_args = run_args
+
+    def prepare(self, lm: Any, task_dict: Any) -> bool:
+        """Bind our tasks; return False (and do nothing) when none of ours is in the run."""
+        ours = [(name, task, b) for name, task in _iter_tasks(task_dict) if (b := _our_benchmark(task))]
+        if not ours:
+            return False
+        budgets: dict[str, int] = {}
+        for name, task, bench in ours:
+            task.config.process_results = functools.partial(harness.process_results, bench, task_name=name)
+            k = _repeats(task)
+            if k is not None:
+                task.config.repeats = k
+            budget = (task.config.generation_kwargs or {}).get("max_gen_toks")
+            if budget is not None:
+                budgets[bench] = max(int(budget), budgets.get(bench, 0))
+        model_args = self.run_args.get("model_args") or {}
+        if isinstance(model_args, str):
+            from lm_eval.utils import simple_parse_args_string
+
+            model_args = simple_parse_args_string(model_args)
+        model = self.run_args.get("model")
+        identity = f"{model}:{model_args.get('pretrained', '')}" if isinstance(model, str) else type(lm).__name__
+        tracker = self.run_args.get("evaluation_tracker")
+        sanitized = getattr(getattr(tracker, "general_config_tracker", None), "model_name_sanitized", None)
+        self.run = RunInfo(model=identity, records_dir=records_dir(getattr(tracker, "output_path", None), sanitized))
+        self.aggregates: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+        from lrm_backends.plugins import get_plugin_manager
+
+        self.hook = get_plugin_manager().hook
+        self.previous = records.set_context(records.RunContext(
+            counter=_model_tokenizer(lm, model_args), model=identity, max_gen_toks=budgets, sink=self.sink,
+        ))
+        return True
+
+    def sink(self, record: dict[str, Any]) -> None:
+        agg = self.aggregates[record["task"]]
+        for key in ("correct_strict", "correct_flexible", "reasoning_tokens", "total_tokens", "truncated"):
+            agg[key].append(record[key])
+        agg["no_answer_strict"].append(record["answer_strict"] is None)
+        agg["no_answer_flexible"].append(record["answer_flexible"] is None)
+        self.hook.lrm_record_response(record=record, run=self.run)
+
+    def finish(self) -> None:
+        try:
+            for task, agg in self.aggregates.items():
+                self.hook.lrm_record_task(task=task, aggregate=summarize(agg), run=self.run)
+        finally:
+            records.set_context(self.previous)
+            for path in close_all():
+                log.info("lrm-bench: per-response records in %s", path)
+
+
+def _mean(values: list) -> float | None:
+    known = [float(v) for v in values if v is not None]
+    return sum(known) / len(known) if known else None
+
+
+def summarize(agg: dict[str, list]) -> dict[str, Any]:
+    """Task aggregate from the recorded columns (strict correctness for the token split)."""
+    correct = agg["correct_strict"]
+    totals = agg["total_tokens"]
+    return {
+        "n_responses": len(correct),
+        "accuracy_strict": _mean(correct),
+        "accuracy_flexible": _mean(agg["correct_flexible"]),
+        "no_answer_strict": _mean(agg["no_answer_strict"]),
+        "no_answer_flexible": _mean(agg["no_answer_flexible"]),
+        "mean_reasoning_tokens": _mean(agg["reasoning_tokens"]),
+        "mean_total_tokens": _mean(totals),
+        "truncation_rate": _mean(agg["truncated"]),
+        "mean_tokens_correct": _mean([t for t, c in zip(totals, correct) if c]),
+        "mean_tokens_incorrect": _mean([t for t, c in zip(totals, correct) if not c]),
+    }
