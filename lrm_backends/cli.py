@@ -22,10 +22,57 @@ class UserError(Exception):
     """A mistake in what the user asked for: printed as one line, no traceback."""
 
 
+def _pop_option(argv: list[str], name: str) -> str | None:
+    """Remove ``name VALUE`` / ``name=VALUE`` from ``argv``; return VALUE (last wins)."""
+    value = None
+    i = 0
+    while i < len(argv):
+        if argv[i] == name:
+            if i + 1 >= len(argv):
+                raise UserError(f"{name} needs a value")
+            value = argv[i + 1]
+            del argv[i : i + 2]
+        elif argv[i].startswith(name + "="):
+            value = argv[i].split("=", 1)[1]
+            del argv[i]
+        else:
+            i += 1
+    return value
+
+
+def translate_lrm_options(argv: Sequence[str]) -> list[str]:
+    """Turn ``lrm eval``'s own options into plain lm_eval arguments.
+
+    ``--repeats K`` becomes ``"repeats": K`` in ``--metadata`` (merged with any JSON the
+    user passed), which our tasks read; plain lm_eval users pass that metadata directly.
+
+    >>> translate_lrm_options(["--tasks", "aime24_lrm", "--repeats", "4"])
+    ['--tasks', 'aime24_lrm', '--metadata', '{"repeats": 4}']
+    """
+    import json
+
+    argv = list(argv)
+    repeats = _pop_option(argv, "--repeats")
+    if repeats is None:
+        return argv
+    if not repeats.isdigit() or int(repeats) < 1:
+        raise UserError(f"--repeats {repeats!r}: expected a positive integer (samples per question), e.g. --repeats 8")
+    raw = _pop_option(argv, "--metadata")
+    try:
+        meta = json.loads(raw) if raw else {}
+    except json.JSONDecodeError as exc:
+        raise UserError(f"--metadata {raw!r} is not valid JSON ({exc.msg}); expected e.g. '{{\"key\": 1}}'") from exc
+    if not isinstance(meta, dict):
+        raise UserError(f"--metadata {raw!r} must be a JSON object")
+    meta["repeats"] = int(repeats)
+    return [*argv, "--metadata", json.dumps(meta)]
+
+
 def run_lm_eval(argv: Sequence[str]) -> int:
     """Run lm-eval's CLI on ``argv`` with our tasks and backends registered."""
     from lrm_backends.lmeval_glue import activate
 
+    argv = translate_lrm_options(argv)
     activate()
     from lm_eval.__main__ import cli_evaluate
 
@@ -62,10 +109,20 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
+    debug = "--debug" in argv[:1]
+    if debug:
+        argv = argv[1:]
     # `lrm eval ...` passes everything through, --help included.
     if argv and argv[0] == "eval":
-        return run_lm_eval(argv[1:])
+        try:
+            return run_lm_eval(argv[1:])
+        except UserError as exc:
+            if debug:
+                raise
+            print(f"lrm: error: {exc}", file=sys.stderr)
+            return 2
     args = parser.parse_args(argv)
+    args.debug = debug
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
