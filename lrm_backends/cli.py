@@ -15,6 +15,8 @@ from collections.abc import Sequence
 # Subcommand modules, each exposing add_parser(subparsers); imported lazily by name.
 SUBCOMMANDS: tuple[str, ...] = (
     "lrm_backends.commands_demo",
+    "lrm_backends.commands_plugins",
+    "lrm_backends.commands_report",
 )
 
 

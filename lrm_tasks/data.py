@@ -28,32 +28,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lrm_tasks.extractors import parse_options
+
 DATA_DIR_ENV = "LRM_DATA_DIR"
 
 FOLIO_LABELS = {"true": "True", "false": "False", "uncertain": "Uncertain", "unknown": "Uncertain"}
 
-_OPTION_LINE = re.compile(r"^\(([A-Z])\)\s*(.*?)\s*$")
-
 
 class DataError(ValueError):
     """A benchmark file is missing or malformed; the message names file and fields."""
-
-
-def parse_options(text: str) -> dict[str, str]:
-    """Read the ``(A) ...`` option lines that follow ``Options:`` in a BBH input.
-
-    >>> parse_options("Question?\\nOptions:\\n(A) 6pm to 9pm\\n(B) 7am to 11am")
-    {'A': '6pm to 9pm', 'B': '7am to 11am'}
-    >>> parse_options("no options here")
-    {}
-    """
-    _, sep, tail = text.rpartition("Options:")
-    options: dict[str, str] = {}
-    for line in (tail if sep else "").splitlines():
-        m = _OPTION_LINE.match(line.strip())
-        if m:
-            options[m.group(1)] = m.group(2)
-    return options
 
 
 # --------------------------------------------------------------------------- records
