@@ -15,6 +15,7 @@ from collections.abc import Sequence
 # Subcommand modules, each exposing add_parser(subparsers); imported lazily by name.
 SUBCOMMANDS: tuple[str, ...] = (
     "lrm_backends.commands_demo",
+    "lrm_backends.commands_export",
     "lrm_backends.commands_plugins",
     "lrm_backends.commands_report",
 )
@@ -22,6 +23,14 @@ SUBCOMMANDS: tuple[str, ...] = (
 
 class UserError(Exception):
     """A mistake in what the user asked for: printed as one line, no traceback."""
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean the user asked for something that cannot work."""
+    from lrm_backends.cache import CacheError
+    from lrm_backends.validate import ValidationError
+
+    return (UserError, ValidationError, CacheError)
 
 
 def _pop_option(argv: list[str], name: str) -> str | None:
@@ -46,19 +55,28 @@ def translate_lrm_options(argv: Sequence[str]) -> list[str]:
     """Turn ``lrm eval``'s own options into plain lm_eval arguments.
 
     ``--repeats K`` becomes ``"repeats": K`` in ``--metadata`` (merged with any JSON the
-    user passed), which our tasks read; plain lm_eval users pass that metadata directly.
+    user passed), which our tasks read; ``--cache DIR`` becomes ``"lrm_cache": DIR`` and
+    ``--strict`` ``"lrm_strict": true`` (see ``lrm_backends.cache``). Plain lm_eval users
+    pass that metadata directly.
 
     >>> translate_lrm_options(["--tasks", "aime24_lrm", "--repeats", "4"])
     ['--tasks', 'aime24_lrm', '--metadata', '{"repeats": 4}']
+    >>> translate_lrm_options(["--cache", "runs/cache", "--strict"])
+    ['--metadata', '{"lrm_cache": "runs/cache", "lrm_strict": true}']
     """
     import json
 
     argv = list(argv)
     repeats = _pop_option(argv, "--repeats")
-    if repeats is None:
+    cache = _pop_option(argv, "--cache")
+    strict = "--strict" in argv
+    argv = [a for a in argv if a != "--strict"]
+    if repeats is None and cache is None and not strict:
         return argv
-    if not repeats.isdigit() or int(repeats) < 1:
+    if repeats is not None and (not repeats.isdigit() or int(repeats) < 1):
         raise UserError(f"--repeats {repeats!r}: expected a positive integer (samples per question), e.g. --repeats 8")
+    if cache is not None and not cache.strip():
+        raise UserError("--cache '': expected a folder for the response cache, e.g. --cache runs/cache")
     raw = _pop_option(argv, "--metadata")
     try:
         meta = json.loads(raw) if raw else {}
@@ -66,7 +84,12 @@ def translate_lrm_options(argv: Sequence[str]) -> list[str]:
         raise UserError(f"--metadata {raw!r} is not valid JSON ({exc.msg}); expected e.g. '{{\"key\": 1}}'") from exc
     if not isinstance(meta, dict):
         raise UserError(f"--metadata {raw!r} must be a JSON object")
-    meta["repeats"] = int(repeats)
+    if repeats is not None:
+        meta["repeats"] = int(repeats)
+    if cache is not None:
+        meta["lrm_cache"] = cache
+    if strict:
+        meta["lrm_strict"] = True
     return [*argv, "--metadata", json.dumps(meta)]
 
 
@@ -76,6 +99,9 @@ def run_lm_eval(argv: Sequence[str]) -> int:
 
     argv = translate_lrm_options(argv)
     activate()
+    from lrm_backends.validate import validate_cli_args
+
+    validate_cli_args(argv)  # before lm-eval indexes its tasks and loads the model
     from lm_eval.__main__ import cli_evaluate
 
     saved = sys.argv
@@ -116,9 +142,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv = argv[1:]
     # `lrm eval ...` passes everything through, --help included.
     if argv and argv[0] == "eval":
+        if "--debug" in argv:  # `lrm eval --debug ...` too
+            debug, argv = True, [a for a in argv if a != "--debug"]
         try:
             return run_lm_eval(argv[1:])
-        except UserError as exc:
+        except _user_errors() as exc:
             if debug:
                 raise
             print(f"lrm: error: {exc}", file=sys.stderr)
@@ -130,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         return int(args.func(args) or 0)
-    except UserError as exc:
+    except _user_errors() as exc:
         if args.debug:
             raise
         print(f"lrm: error: {exc}", file=sys.stderr)

@@ -32,7 +32,7 @@ from lrm_tasks.extractors import parse_options
 
 DATA_DIR_ENV = "LRM_DATA_DIR"
 
-FOLIO_LABELS = {"true": "True", "false": "False", "uncertain": "Uncertain", "unknown": "Uncertain"}
+FOLIO_LABEL_ALIASES = {"true": "True", "false": "False", "uncertain": "Uncertain", "unknown": "Uncertain"}
 
 
 class DataError(ValueError):
@@ -88,7 +88,7 @@ def _folio(row: dict[str, Any], i: int, where: str) -> dict[str, Any]:
     premises = row["premises"]
     if isinstance(premises, list):  # v0.0 GitHub release: a list of sentences
         premises = "\n".join(str(p).strip() for p in premises)
-    label = FOLIO_LABELS.get(str(row["label"]).strip().lower())
+    label = FOLIO_LABEL_ALIASES.get(str(row["label"]).strip().lower())
     if label is None:
         raise DataError(f"{where}: label {row['label']!r} is not one of True, False, Uncertain (or Unknown).")
     example_id = row.get("example_id")

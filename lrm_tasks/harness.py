@@ -12,10 +12,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from functools import partial
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
-from lrm_tasks import data, prompts, records
+from lrm_tasks.data import DataError, as_dataset_dict, load_docs, read_id_list
+from lrm_tasks.prompts import (  # noqa: F401  (named by the task YAMLs)
+    aime24_paper_prompt,
+    aime24_prompt,
+    bbh_temporal_sequences_paper_prompt,
+    bbh_temporal_sequences_prompt,
+    folio_paper_prompt,
+    folio_prompt,
+    musique_ctx_prompt,
+    musique_paper_prompt,
+    musique_prompt,
+)
+from lrm_tasks.records import build_record, get_context
 from lrm_tasks.metrics import normalize_answer
 from lrm_tasks.repeats import majority_index, pass_at_k
 from lrm_tasks.scoring import Score, score
@@ -23,14 +35,15 @@ from lrm_tasks.tokens import UNKNOWN, TokenCounts
 
 log = logging.getLogger(__name__)
 
-NO_ANSWER = "[no answer]"
+NO_ANSWER_TEXT = "[no answer]"
 STRICT, FLEXIBLE = "strict", "flexible"
 
-# Named id lists usable as `ids:` in dataset_kwargs or --metadata.
+# Named id lists usable as `ids:` in dataset_kwargs or --metadata, in RESOURCES.
 ID_LISTS = {"paper100": "musique_paper100_ids.txt"}
+RESOURCES = Path(__file__).resolve().parent / "resources"
 
 
-class Extraction(str):
+class FilteredAnswer(str):
     """A filtered response: the extracted answer as a string (``[no answer]`` if none),
     plus its :class:`~lrm_tasks.scoring.Score`, token counts and the untouched raw response."""
 
@@ -39,9 +52,9 @@ class Extraction(str):
     raw: str
     counts: TokenCounts
 
-    def __new__(cls, sc: Score, mode: str, raw: str, counts: TokenCounts = UNKNOWN) -> Extraction:
+    def __new__(cls, sc: Score, mode: str, raw: str, counts: TokenCounts = UNKNOWN) -> FilteredAnswer:
         answer = sc.answer_strict if mode == STRICT else sc.answer_flexible
-        obj = super().__new__(cls, NO_ANSWER if answer is None else answer)
+        obj = super().__new__(cls, NO_ANSWER_TEXT if answer is None else answer)
         obj.score, obj.mode, obj.raw, obj.counts = sc, mode, raw, counts
         return obj
 
@@ -69,10 +82,8 @@ def _resolve_ids(ids: str | Sequence[str] | None) -> list[str] | None:
     if ids is None or isinstance(ids, (list, tuple)):
         return ids  # type: ignore[return-value]
     if ids in ID_LISTS:
-        ref = resources.files("lrm_tasks") / "resources" / ID_LISTS[ids]
-        with resources.as_file(ref) as path:
-            return data.read_id_list(path)
-    return data.read_id_list(ids)
+        return read_id_list(RESOURCES / ID_LISTS[ids])
+    return read_id_list(ids)
 
 
 def load_dataset(benchmark: str, ids: str | Sequence[str] | None = None, data_dir: str | None = None, **_: Any):
@@ -82,12 +93,12 @@ def load_dataset(benchmark: str, ids: str | Sequence[str] | None = None, data_di
     a list); ``data_dir`` overrides ``$LRM_DATA_DIR``. Other keys are ignored.
     """
     wanted = _resolve_ids(ids)
-    docs = data.load_docs(benchmark, data_dir=data_dir)
+    docs = load_docs(benchmark, data_dir=data_dir)
     if wanted is not None:
         keep = set(wanted)
         found = [d for d in docs if d["doc_key"] in keep]
         if not found:
-            raise data.DataError(
+            raise DataError(
                 f"none of the {len(keep)} requested {benchmark} ids are in the loaded data "
                 f"(e.g. {', '.join(list(wanted)[:3])})."
             )
@@ -96,7 +107,7 @@ def load_dataset(benchmark: str, ids: str | Sequence[str] | None = None, data_di
                         benchmark, len(keep) - len(found), len(keep), len(found))
         order = {k: i for i, k in enumerate(wanted)}
         docs = sorted(found, key=lambda d: order[d["doc_key"]])
-    return data.as_dataset_dict(docs)
+    return as_dataset_dict(docs)
 
 
 aime24_dataset = partial(load_dataset, "aime24")
@@ -107,23 +118,23 @@ musique_dataset = partial(load_dataset, "musique")
 # ------------------------------------------------------------------------ filters
 
 
-def extract(task: str, mode: str, resps: Iterable[Sequence[str]], docs: Iterable[dict]) -> list[list[Extraction]]:
-    """lm-eval filter body: each of a document's k responses -> an :class:`Extraction`.
+def filter_responses(task: str, mode: str, resps: Iterable[Sequence[str]], docs: Iterable[dict]) -> list[list[FilteredAnswer]]:
+    """lm-eval filter body: each of a document's k responses -> an :class:`FilteredAnswer`.
 
     Gets every response of the task at once, so token counting is one batched call.
     """
     resps, docs = list(resps), list(docs)
-    ctx = records.get_context()
+    ctx = get_context()
     flat = [r for rs in resps for r in rs]
     counts = iter(ctx.counter.count(flat, think_end=ctx.think_end, max_gen_toks=ctx.max_gen_toks.get(task)))
     return [
-        [Extraction(score(task, r, doc, think_end=ctx.think_end), mode, r, next(counts)) for r in rs]
+        [FilteredAnswer(score(task, r, doc, think_end=ctx.think_end), mode, r, next(counts)) for r in rs]
         for rs, doc in zip(resps, docs)
     ]
 
 
 def _filters(task: str):
-    return partial(extract, task, STRICT), partial(extract, task, FLEXIBLE)
+    return partial(filter_responses, task, STRICT), partial(filter_responses, task, FLEXIBLE)
 
 
 aime24_strict, aime24_flexible = _filters("aime24")
@@ -158,9 +169,9 @@ def process_results(task: str, doc: dict, results: Sequence[Any], *, task_name: 
     than report 0. With k > 1: ``pass@k`` (unbiased, Chen et al. 2021) and ``maj@k``.
     The strict call also hands one record per response to the run's sink.
     """
-    ctx = records.get_context()
+    ctx = get_context()
     exs = [
-        r if isinstance(r, Extraction) else extract(task, FLEXIBLE, [[r]], [doc])[0][0]
+        r if isinstance(r, FilteredAnswer) else filter_responses(task, FLEXIBLE, [[r]], [doc])[0][0]
         for r in _responses(results)
     ]
     k = len(exs)
@@ -185,7 +196,7 @@ def process_results(task: str, doc: dict, results: Sequence[Any], *, task_name: 
         metrics["maj@k"] = float(voted is not None and exs[voted].correct)
     if ctx.sink is not None and exs[0].mode == STRICT:
         for i, e in enumerate(exs):
-            ctx.sink(records.build_record(
+            ctx.sink(build_record(
                 task=task_name or task, benchmark=task, doc=doc, repeat=i, response=e.raw,
                 score=e.score, counts=e.counts, model=ctx.model,
             ))
@@ -203,12 +214,3 @@ aime24_process_results = partial(process_results, "aime24")
 bbh_temporal_sequences_process_results = partial(process_results, "bbh_temporal_sequences")
 folio_process_results = partial(process_results, "folio")
 musique_process_results = partial(process_results, "musique")
-
-# -------------------------------------------------------------------- prompts
-
-aime24_prompt, aime24_paper_prompt = prompts.aime24, prompts.aime24_paper
-bbh_temporal_sequences_prompt = prompts.bbh_temporal_sequences
-bbh_temporal_sequences_paper_prompt = prompts.bbh_temporal_sequences_paper
-folio_prompt, folio_paper_prompt = prompts.folio, prompts.folio_paper
-musique_prompt, musique_paper_prompt = prompts.musique, prompts.musique_paper
-musique_ctx_prompt = prompts.musique_ctx

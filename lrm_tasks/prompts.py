@@ -76,39 +76,39 @@ def format_paragraphs(paragraphs: list[dict[str, Any]]) -> str:
     )
 
 
-def aime24(doc: dict[str, Any]) -> str:
+def aime24_prompt(doc: dict[str, Any]) -> str:
     return AIME_DEFAULT.format(problem=doc["problem"])
 
 
-def aime24_paper(doc: dict[str, Any]) -> str:
+def aime24_paper_prompt(doc: dict[str, Any]) -> str:
     return AIME_PAPER.format(problem=doc["problem"])
 
 
-def bbh_temporal_sequences(doc: dict[str, Any]) -> str:
+def bbh_temporal_sequences_prompt(doc: dict[str, Any]) -> str:
     return BBH_DEFAULT.format(input=doc["input"])
 
 
-def bbh_temporal_sequences_paper(doc: dict[str, Any]) -> str:
+def bbh_temporal_sequences_paper_prompt(doc: dict[str, Any]) -> str:
     return BBH_PAPER.format(input=doc["input"])
 
 
-def folio(doc: dict[str, Any]) -> str:
+def folio_prompt(doc: dict[str, Any]) -> str:
     return FOLIO_DEFAULT.format(premises=doc["premises"], conclusion=doc["conclusion"])
 
 
-def folio_paper(doc: dict[str, Any]) -> str:
+def folio_paper_prompt(doc: dict[str, Any]) -> str:
     return FOLIO_PAPER.format(premises=doc["premises"], conclusion=doc["conclusion"])
 
 
-def musique(doc: dict[str, Any]) -> str:
+def musique_prompt(doc: dict[str, Any]) -> str:
     return MUSIQUE_DEFAULT.format(question=doc["question"])
 
 
-def musique_paper(doc: dict[str, Any]) -> str:
+def musique_paper_prompt(doc: dict[str, Any]) -> str:
     return MUSIQUE_PAPER.format(question=doc["question"])
 
 
-def musique_ctx(doc: dict[str, Any]) -> str:
+def musique_ctx_prompt(doc: dict[str, Any]) -> str:
     return MUSIQUE_CTX_DEFAULT.format(
         paragraphs=format_paragraphs(doc["paragraphs"]), question=doc["question"]
     )
