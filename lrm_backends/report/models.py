@@ -1,0 +1,143 @@
+"""Runs -> models: runs of one model (different seeds) are pooled as repeats.
+
+A model is identified by its ``--label`` when one is given, else by its backend and
+model path; its readable label comes from the model path (``DeepSeek-R1-Distill-
+Llama-8B-Q4_K_M``), made unique where two different models share a name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+from lrm_backends.report.compression import BITS, Compression, from_manifest, from_name, model_basename
+from lrm_backends.report.loading import RESULTS, Responses, Run, Warn
+
+
+@dataclass
+class PooledTask:
+    """One task of one model, over all of its runs."""
+
+    task: str
+    runs: int = 0
+    responses: Responses = field(default_factory=Responses)
+    response_runs: int = 0  # runs that gave per-response data
+    aggregates: list[tuple[int | None, dict]] = field(default_factory=list)  # (questions, numbers) per run
+    sources: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """Every run gave per-response data (else the main table uses the aggregates)."""
+        return self.response_runs == self.runs and self.runs > 0
+
+
+@dataclass
+class Model:
+    label: str
+    key: str
+    runs: list[Run]
+    compression: Compression
+    tasks: dict[str, PooledTask] = field(default_factory=dict)
+
+    @property
+    def model_ref(self) -> str:
+        return self.runs[0].model_ref
+
+
+def _default_label(run: Run) -> str:
+    ref = run.model_ref
+    if run.model == "lrm-replay" and "responses" in run.model_args:
+        return "replay:" + model_basename(ref)
+    return model_basename(ref) or ref
+
+
+def _compression(model_runs: list[Run], label: str, warn: Warn) -> Compression:
+    ref = model_runs[0].model_ref
+    for run in model_runs:
+        if run.manifest is not None:
+            comp = from_manifest(run.manifest, ref)
+            if comp is not None:
+                return comp
+            warn(f"{run.manifest_path}: says neither sparsity nor quantization; compression read from the name")
+            break
+    comp = from_name(ref)
+    if comp.kind is None and label != model_basename(ref):
+        by_label = from_name(label)
+        if by_label.kind is not None:
+            return by_label
+    return comp
+
+
+def pool_models(runs: list[Run], warn: Warn) -> list[Model]:
+    """Group runs into models, pool their tasks and order the models for the tables:
+    per base model (in order of appearance), the uncompressed one first, then
+    quantizations from most to fewest bits, then prunings from least to most sparse."""
+    groups: dict[str, list[Run]] = {}
+    for run in runs:
+        groups.setdefault(run.label or run.identity, []).append(run)
+    labels = _unique_labels({key: rs[0].label or _default_label(rs[0]) for key, rs in groups.items()}, groups)
+    models = []
+    for key, model_runs in groups.items():
+        model = Model(labels[key], key, model_runs, _compression(model_runs, labels[key], warn))
+        for run in model_runs:
+            for task, tr in run.tasks.items():
+                pt = model.tasks.setdefault(task, PooledTask(task))
+                pt.runs += 1
+                pt.sources.append(tr.source)
+                pt.aggregates.append((tr.n_docs, tr.aggregate))
+                if tr.responses is not None and tr.source != RESULTS:
+                    pt.responses.extend(tr.responses)
+                    pt.response_runs += 1
+        _check_seeds(model, warn)
+        models.append(model)
+    first_seen: dict[str, int] = {}
+    for i, m in enumerate(models):
+        first_seen.setdefault(m.compression.base, i)
+
+    def order(im: tuple[int, Model]) -> tuple:
+        i, m = im
+        c = m.compression
+        if c.kind is None:
+            rank: tuple = (0, 0.0, "")
+        elif c.kind == BITS:
+            rank = (1, -(c.bits_per_weight or 0.0), c.method or "")
+        else:
+            rank = (2, c.sparsity or 0.0, c.method or "")
+        return (first_seen[c.base], *rank, i)
+
+    return [m for _, m in sorted(enumerate(models), key=order)]
+
+
+def _unique_labels(labels: dict[str, str], groups: dict[str, list[Run]]) -> dict[str, str]:
+    """Two different models with one name get their parent folder (then a number) added."""
+    counts: dict[str, int] = {}
+    for label in labels.values():
+        counts[label] = counts.get(label, 0) + 1
+    out = {}
+    taken: set[str] = set()
+    for key, label in labels.items():
+        if counts[label] > 1 and not groups[key][0].label:
+            parent = PurePosixPath(groups[key][0].model_ref.replace("\\", "/").rstrip("/")).parent.name
+            label = f"{parent}/{label}" if parent else label
+        base, n = label, 2
+        while label in taken:
+            label, n = f"{base} #{n}", n + 1
+        taken.add(label)
+        out[key] = label
+    return out
+
+
+def _check_seeds(model: Model, warn: Warn) -> None:
+    seen: dict[str, str] = {}
+    for run in model.runs:
+        if not run.seeds:
+            continue
+        sig = repr(sorted(run.seeds.items()))
+        if sig in seen:
+            warn(
+                f"{model.label}: runs {seen[sig]} and {run.path} have the same seeds "
+                f"({dict(sorted(run.seeds.items()))}); pooled anyway"
+            )
+        else:
+            seen[sig] = str(run.path)
+
