@@ -47,6 +47,8 @@ DOCS = {
     "bbh_temporal_sequences": {"input": BBH_INPUT, "target": "(C)"},
     "folio": {"premises": "All owls are birds.", "conclusion": "Hoot is a bird.", "label": "True"},
     "musique": {"question": "When did the band release its first album?", "answer": "1998", "answer_aliases": ["in"]},
+    # a "What ... did X VERB?" question exercises the restatement and question-verb paths
+    "musique_lrm": {"question": "What movement did the man who left the church lead?", "answer": "Reform", "answer_aliases": []},
 }
 TASK_NAMES = sorted(DOCS)
 
@@ -61,7 +63,8 @@ FRAGMENTS = [
     "Index: ", "none of the above", "or", "and", "2pm to 8pm", "2 PM and 8 PM", "True", "False", "Uncertain",
     "Unknown", "the conclusion is ", "not ", "cannot be determined", "not enough information", "because ",
     "Hoot is a bird.", "I am sorry, I cannot answer.", "1998", "March 1998", "U.S.", "J. P. ", "025", "999",
-    "1,024", "```", "```json\n{}\n```", "\n", "\n\n", ". ", "? ", "Wait, ", "perhaps ", "maybe ", "- ",
+    "1,024", "```", "```json\n{}\n```", " is the answer", "So Paris is the answer. ", "He led ", "It was ",
+    "**Paris**", "The man who left the church led ", "her husband", "someone", "\n", "\n\n", ". ", "? ", "Wait, ", "perhaps ", "maybe ", "- ",
     "\u202e", "\u200f", "\ud800", "\udfff", "\x00", "\x1b[31m", "\u0663\u0665", "مرحبا", "𝟐𝟓", "\t",
 ]
 STRUCTURED = st.lists(st.one_of(st.sampled_from(FRAGMENTS), ANY_TEXT.map(lambda t: t[:40])), max_size=40).map("".join)
@@ -149,6 +152,8 @@ ADVERSARIAL = {
     "sentences": "It cannot. " * (MEGABYTE // 11),
     "abbreviations": "U.S. " * (MEGABYTE // 5),
     "rtl": "\u202eمرحبا العالم. " * (MEGABYTE // 14),
+    "is_the_answer": "So Paris is the answer. " * (MEGABYTE // 24),
+    "elaborations": "He led the man who left the church. " * (MEGABYTE // 36),
 }
 
 

@@ -83,6 +83,24 @@ MUSIQUE_COUNT = {
     "answer_aliases": ["twelve"],
 }
 
+# Closed-book MuSiQue questions for the restatement / elaboration / commitment cases.
+def _mq(question: str, answer: str) -> dict:
+    return {"question": question, "answer": answer, "answer_aliases": []}
+
+
+MQ_WHY = _mq("Why did Perrin leave the town where the author of Blue Lanterns died?", "to join the navy")
+MQ_LABEL = _mq("What company is the record label of Harbour Lights Songs part of?", "Tidewater Group")
+MQ_CREST = _mq("What does the crest stand for on the ships of the fleet that operates the HMS Kestrel?", "Honour and Sea")
+MQ_GUILD = _mq("Who led the guild in the town that hosts the Lantern Society?", "Ada Morrow")
+MQ_MOVEMENT = _mq("What movement did the priest who wanted to change the parish schools start?", "Quiet Harbour movement")
+MQ_BRIDGE = _mq("When did the bridge over the Selwyn reopen?", "1921")
+MQ_PAMPHLET = _mq("Where was the author of the pamphlet on the harbour strike educated?", "University of Aberdeen")
+MQ_SPOUSE = _mq("Who was the spouse of the last duchess of Varna?", "Anton Vell")
+MQ_FIELD = _mq("The scientist the Kessel effect is named for worked in what field?", "chemistry")
+MQ_SHIELD = _mq("When did the 1961-62 league champion win the Harbour Shield?", "1961")
+MQ_TONY = _mq("What did the spouse of Ilse Varga win a Tony for?", "Best Choreography in a Musical")
+MQ_FOLLOW = _mq("Who did the founder of the Amber Circle follow?", "Tomas Weller")
+
 LONG_THINKING = (
     "Okay, so I need to figure this out. Let me start by listing what I know.\n\n"
     "Hmm, wait. Let me re-check that step, because I might have made a mistake.\n\n" * 40
@@ -181,6 +199,31 @@ CASES = [
     Case("musique_abbreviation_not_sentence_end", "musique", "...</think>\n**Answer:** John F. Kennedy", MUSIQUE_PERSON, "John F. Kennedy", "John F. Kennedy", False),
     Case("musique_code_fence_ignored", "musique", "...</think>\nThe railway has **12** stations.\n```json\n{\"stations\": 12}\n```", MUSIQUE_COUNT, "12", "12", True),
     Case("musique_hedge_dropped", "musique", "...</think>\n\nThe railway that serves Port Amber has approximately 12 stations.", MUSIQUE_COUNT, "12", "12", True),
+    # restatements: every content word (lightly stemmed: left/leave) is the question's -> no answer
+    Case("musique_restatement_irregular_verb", "musique", "...</think>\n\nPerrin left the town where the author of Blue Lanterns died.", MQ_WHY, None, None, False),
+    Case("musique_restatement_linking_verb_bold", "musique", "Harbour Lights Songs is associated with the label **Harbour Lights Songs**.", MQ_LABEL, None, None, False),
+    Case("musique_restatement_nearly_all", "musique", "...</think>\n\nThe fleet oversees the ships of the HMS Kestrel.", MQ_CREST, None, None, False),
+    Case("musique_restatement_new_last_word_kept", "musique", "...</think>\n\nThe scientist the Kessel effect is named for worked in chemistry.", MQ_FIELD, "chemistry", "chemistry", True),
+    Case("musique_repeated_year_is_new", "musique", "...</think>\n\n**Answer:** The 1961-62 league champion won the Harbour Shield in 1961.", MQ_SHIELD, "1961", "1961", True),
+    Case("musique_restated_year_no_answer", "musique", "...</think>\n\nThe 1961-62 league champion won the Harbour Shield.", MQ_SHIELD, None, None, False),
+    Case("musique_possessive_names_nobody", "musique", "The spouse of the last duchess of Varna was her husband.", MQ_SPOUSE, None, None, False),
+    # a restated opening, or the question's own verb, points at the answer
+    Case("musique_after_restated_opening", "musique", "...</think>\n\nThe spouse of Ilse Varga won a Tony for Best Choreography in a Musical.", MQ_TONY, "Best Choreography in a Musical", "Best Choreography in a Musical", True),
+    Case("musique_object_of_question_verb", "musique", "...</think>\n\nThe founder of the Amber Circle followed Tomas Weller, the poet who wrote Night Ferries.", MQ_FOLLOW, "Tomas Weller", "Tomas Weller", True),
+    # an elaboration ("It was ...", "He wanted ...") is never the answer
+    Case("musique_elaboration_last_no_answer", "musique", "...</think>\n\nThe Lantern Society was founded in Dorvale in 1842 by a group of merchants, as a charitable club for sailors' families. It was one of many such clubs that appeared along the coast during that century.", MQ_GUILD, None, None, False),
+    Case("musique_elaboration_answer_in_statement", "musique", "The man in question is probably Anselm Hart, who started the Quiet Harbour movement. He wanted to change how the parish ran its schools.", MQ_MOVEMENT, None, "the Quiet Harbour movement", True),
+    Case("musique_pronoun_naming_is_answer", "musique", "...</think>\n\nThe award went to a film by a Portuguese director. Her name is Marta Reis.", MUSIQUE_PERSON, "Marta Reis", "Marta Reis", True),
+    Case("musique_elaboration_with_date_is_answer", "musique", "...</think>\nThe bridge over the Selwyn was rebuilt after the flood. It reopened in 1921.", MQ_BRIDGE, "1921", "1921", True),
+    Case("musique_unclosed_hedged_names_nothing", "musique", "The author of the pamphlet on the harbour strike was likely someone familiar with local unions. They may have studied law or economics, but it is also possible they were self-taught. Their experience would have helped them write about the strike's effect on the town.", MQ_PAMPHLET, None, None, False),
+    # commitments in the reasoning: explicit ones only
+    Case("musique_x_is_the_answer_in_reasoning", "musique", "The award list is long. So Marta Reis is the answer.\n</think>\n\n", MUSIQUE_PERSON, None, "Marta Reis", True),
+    Case("musique_x_is_the_answer_in_answer_text", "musique", "...</think>\n\nI think Marta Reis is the correct answer.", MUSIQUE_PERSON, "Marta Reis", "Marta Reis", True),
+    Case("musique_unclosed_hedged_x_is_the_answer", "musique", LONG_THINKING + "Maybe Marta Reis is the answer, but I am not sure.\n\nLet me recall the award list", MUSIQUE_PERSON, None, None, False),
+    Case("musique_unclosed_final_bold_commits", "musique", LONG_THINKING + "So the film was directed by **Marta Reis**.", MUSIQUE_PERSON, None, "Marta Reis", True),
+    Case("musique_unclosed_final_short_phrase_commits", "musique", LONG_THINKING + "Marta Reis.", MUSIQUE_PERSON, None, "Marta Reis", True),
+    Case("musique_unclosed_last_statement_not_commitment", "musique", LONG_THINKING + "The award was created by the Lisbon city council in 1990.", MUSIQUE_PERSON, None, None, False),
+    Case("musique_question_is_not_answer", "musique", "Marta Reis is the answer.</think>\n\nCould the director be Marta Reis?", MUSIQUE_PERSON, None, "Marta Reis", True),
 ]
 
 
