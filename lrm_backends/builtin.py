@@ -10,6 +10,7 @@ from lrm_backends.hookspecs import hookimpl
 BUILTIN_BACKENDS: dict[str, str] = {
     "lrm-gguf": "lrm_backends.gguf:GGUFBackend",
     "lrm-replay": "lrm_backends.replay:ReplayBackend",
+    "lrm-vllm": "lrm_backends.vllm_backend:VLLMBackend",
 }
 
 

@@ -5,6 +5,11 @@ Before: bind each of our tasks' ``process_results`` to its lm-eval task name, ap
 counts, and open a :class:`~lrm_tasks.records.RunContext` whose sink hands every record
 to the registry's ``lrm_record_response`` hook. After: one ``lrm_record_task`` call per
 task with its aggregate, and the context is cleared, even when the run fails.
+
+Around the model (any run with our tasks, or with a cache): a
+:class:`~lrm_backends.cache.ResilientLM` that resumes from ``--cache`` and records a
+backend error on one request instead of ending the run; the results get an ``lrm``
+block saying how many requests failed.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any
 from lrm_tasks import harness, records
 from lrm_tasks.tokens import TokenCounter
 
+from lrm_backends.cache import ResilientLM, open_cache, settings_from
 from lrm_backends.recording import RunInfo, close_all, records_dir
 
 log = logging.getLogger(__name__)
@@ -63,6 +69,18 @@ def _repeats(task: Any) -> int | None:
     return k
 
 
+def _run_metadata(run_args: dict[str, Any], tasks: list[tuple[str, Any]]) -> dict[str, Any]:
+    """simple_evaluate's ``metadata`` (the CLI's --metadata), else a task's copy of it."""
+    meta = run_args.get("metadata")
+    if isinstance(meta, dict) and meta:
+        return meta
+    for _, task in tasks:
+        task_meta = getattr(task.config, "metadata", None)
+        if isinstance(task_meta, dict) and task_meta:
+            return task_meta
+    return {}
+
+
 def _model_tokenizer(lm: Any, model_args: dict[str, Any]) -> TokenCounter:
     name = os.environ.get(TOKENIZER_ENV) or model_args.get("lrm_tokenizer")
     if name:
@@ -88,12 +106,36 @@ class Session:
 
     def __init__(self, run_args: dict[str, Any]) -> None:
         self.run_args = run_args
+        self.lm: Any = None  # what lm-eval's evaluate() gets: the model, wrapped
+        self.resilient: ResilientLM | None = None
+        self.bound = False
 
     def prepare(self, lm: Any, task_dict: Any) -> bool:
-        """Bind our tasks; return False (and do nothing) when none of ours is in the run."""
-        ours = [(name, task, b) for name, task in _iter_tasks(task_dict) if (b := _our_benchmark(task))]
-        if not ours:
+        """Bind our tasks and wrap the model; return False (and do nothing) when none
+        of ours is in the run and no cache was asked for."""
+        tasks = list(_iter_tasks(task_dict))
+        ours = [(name, task, b) for name, task in tasks if (b := _our_benchmark(task))]
+        settings = settings_from(_run_metadata(self.run_args, tasks))
+        if not ours and settings.cache_dir is None:
             return False
+        model_args = self.run_args.get("model_args") or {}
+        if isinstance(model_args, str):
+            from lm_eval.utils import simple_parse_args_string
+
+            model_args = simple_parse_args_string(model_args)
+        cache = open_cache(settings, self.run_args.get("model") or lm, model_args, lm)  # may refuse: first
+        try:
+            if ours:
+                self._bind(lm, ours, model_args)
+        except BaseException:
+            if cache is not None:
+                cache.close()
+            raise
+        self.resilient = ResilientLM(lm, cache=cache, strict=settings.strict, chunk_size=settings.chunk_size)
+        self.lm = self.resilient
+        return True
+
+    def _bind(self, lm: Any, ours: list[tuple[str, Any, str]], model_args: dict[str, Any]) -> None:
         budgets: dict[str, int] = {}
         for name, task, bench in ours:
             task.config.process_results = functools.partial(harness.process_results, bench, task_name=name)
@@ -103,11 +145,6 @@ class Session:
             budget = (task.config.generation_kwargs or {}).get("max_gen_toks")
             if budget is not None:
                 budgets[bench] = max(int(budget), budgets.get(bench, 0))
-        model_args = self.run_args.get("model_args") or {}
-        if isinstance(model_args, str):
-            from lm_eval.utils import simple_parse_args_string
-
-            model_args = simple_parse_args_string(model_args)
         model = self.run_args.get("model")
         identity = f"{model}:{model_args.get('pretrained', '')}" if isinstance(model, str) else type(lm).__name__
         tracker = self.run_args.get("evaluation_tracker")
@@ -120,7 +157,7 @@ class Session:
         self.previous = records.set_context(records.RunContext(
             counter=_model_tokenizer(lm, model_args), model=identity, max_gen_toks=budgets, sink=self.sink,
         ))
-        return True
+        self.bound = True
 
     def sink(self, record: dict[str, Any]) -> None:
         agg = self.aggregates[record["task"]]
@@ -128,16 +165,35 @@ class Session:
             agg[key].append(record[key])
         agg["no_answer_strict"].append(record["answer_strict"] is None)
         agg["no_answer_flexible"].append(record["answer_flexible"] is None)
+        agg["failed"].append(record.get("error") is not None)
         self.hook.lrm_record_response(record=record, run=self.run)
 
     def finish(self) -> None:
         try:
-            for task, agg in self.aggregates.items():
-                self.hook.lrm_record_task(task=task, aggregate=summarize(agg), run=self.run)
+            if self.bound:
+                for task, agg in self.aggregates.items():
+                    self.hook.lrm_record_task(task=task, aggregate=summarize(agg), run=self.run)
         finally:
-            records.set_context(self.previous)
-            for path in close_all():
-                log.info("lrm-bench: per-response records in %s", path)
+            if self.resilient is not None:
+                self.resilient.close()
+            if self.bound:
+                records.set_context(self.previous)
+                for path in close_all():
+                    log.info("lrm-bench: per-response records in %s", path)
+
+    def annotate(self, results: Any) -> Any:
+        """Add the ``lrm`` block (failed requests, cache use) to lm-eval's results."""
+        if self.resilient is None or not isinstance(results, dict):
+            return results
+        summary = self.resilient.summary()
+        results["lrm"] = summary
+        if summary["failed_requests"]:
+            log.warning(
+                "lrm-bench: %d request(s) failed in the backend and count as no answer (%s); "
+                "their records carry the error. Rerun with the same --cache to retry only them.",
+                summary["failed_requests"], ", ".join(f"{t}: {n}" for t, n in summary["failed_by_task"].items()),
+            )
+        return results
 
 
 def _mean(values: list) -> float | None:
@@ -160,4 +216,5 @@ def summarize(agg: dict[str, list]) -> dict[str, Any]:
         "truncation_rate": _mean(agg["truncated"]),
         "mean_tokens_correct": _mean([t for t, c in zip(totals, correct) if c]),
         "mean_tokens_incorrect": _mean([t for t, c in zip(totals, correct) if not c]),
+        "n_failed": sum(agg.get("failed", [])),
     }

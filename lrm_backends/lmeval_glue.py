@@ -73,12 +73,13 @@ def register_models(module: ModuleType | None = None) -> None:
         model_registry.register(name, target=target)
 
 
-_RUN_ARGS = ("model", "model_args", "evaluation_tracker")
+_RUN_ARGS = ("model", "model_args", "evaluation_tracker", "metadata")
 
 
 def patch_evaluator(module: ModuleType) -> None:
-    """Wrap ``simple_evaluate`` (to learn the model and output path) and ``evaluate``
-    (to run our tasks inside an :class:`lrm_backends.evaluation.Session`)."""
+    """Wrap ``simple_evaluate`` (to validate the run before the model is built, and to
+    learn the model, output path and metadata) and ``evaluate`` (to run inside an
+    :class:`lrm_backends.evaluation.Session`)."""
     if getattr(module.evaluate, _PATCHED_FLAG, False):
         return
     import inspect
@@ -90,6 +91,9 @@ def patch_evaluator(module: ModuleType) -> None:
     @functools.wraps(simple)
     def simple_evaluate(*args, **kwargs):
         bound = simple_sig.bind_partial(*args, **kwargs).arguments
+        from lrm_backends.validate import validate_simple_evaluate
+
+        validate_simple_evaluate(bound)  # simple_evaluate builds the model before evaluate()
         current.append({k: bound.get(k) for k in _RUN_ARGS})
         try:
             return simple(*args, **kwargs)
@@ -104,9 +108,10 @@ def patch_evaluator(module: ModuleType) -> None:
         if not session.prepare(lm, task_dict):
             return evaluate(lm, task_dict, *args, **kwargs)
         try:
-            return evaluate(lm, task_dict, *args, **kwargs)
+            results = evaluate(session.lm, task_dict, *args, **kwargs)
         finally:
             session.finish()
+        return session.annotate(results)
 
     for fn in (simple_evaluate, wrapped_evaluate):
         setattr(fn, _PATCHED_FLAG, True)

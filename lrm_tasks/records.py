@@ -70,4 +70,6 @@ def build_record(
         "f1_flexible": score.f1_flexible,
         "gold": score.gold,
         "response": str(response),
+        # Set when the backend failed on this request (scored as no answer); else None.
+        "error": getattr(response, "error", None),
     }

@@ -6,6 +6,10 @@ from __future__ import annotations
 class Generation(str):
     """A generated response, still a plain ``str`` for lm-eval, plus backend facts.
 
+    ``error`` is set (and the text is empty) when the backend failed on this request:
+    the response is scored as no answer, its token counts are unknown, and its record
+    carries the error (see ``lrm_backends.cache``).
+
     lm-eval carries backend outputs untouched from the model to the filters and
     ``process_results``, so a ``str`` subclass is how exact token counts and finish
     reasons reach our scoring without touching the harness.
@@ -20,6 +24,7 @@ class Generation(str):
     generated_tokens: int | None
     finish_reason: str | None
     count_source: str | None
+    error: str | None
 
     def __new__(
         cls,
@@ -27,16 +32,20 @@ class Generation(str):
         *,
         generated_tokens: int | None = None,
         finish_reason: str | None = None,
+        error: str | None = None,
     ) -> Generation:
         obj = super().__new__(cls, text)
         obj.generated_tokens = generated_tokens
         obj.finish_reason = finish_reason
         obj.count_source = "backend" if generated_tokens is not None else None
+        obj.error = error
         return obj
 
     def __reduce__(self):  # keep the facts through pickling (multiprocessing, caches)
-        return (_rebuild, (str(self), self.generated_tokens, self.finish_reason))
+        return (_rebuild, (str(self), self.generated_tokens, self.finish_reason, self.error))
 
 
-def _rebuild(text: str, generated_tokens: int | None, finish_reason: str | None) -> Generation:
-    return Generation(text, generated_tokens=generated_tokens, finish_reason=finish_reason)
+def _rebuild(
+    text: str, generated_tokens: int | None, finish_reason: str | None, error: str | None = None
+) -> Generation:
+    return Generation(text, generated_tokens=generated_tokens, finish_reason=finish_reason, error=error)

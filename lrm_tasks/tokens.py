@@ -43,8 +43,32 @@ class _Encoder(Protocol):
     def __call__(self, texts: list[str]) -> list[int]: ...
 
 
+def _encodable(text: str) -> str:
+    """``text`` with lone surrogates (which no tokenizer accepts) replaced by U+FFFD.
+
+    >>> _encodable("a\\ud800b") == "a\\ufffdb", _encodable("ok")
+    (True, 'ok')
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
 def _length_encoder(tokenizer: Any) -> _Encoder:
     """A batched ``texts -> token counts`` function for a tokenizer of any common kind."""
+    return _safe(_raw_length_encoder(tokenizer))
+
+
+def _safe(encode: _Encoder) -> _Encoder:
+    def lengths(texts: list[str]) -> list[int]:
+        return encode([_encodable(t) for t in texts])
+
+    return lengths
+
+
+def _raw_length_encoder(tokenizer: Any) -> _Encoder:
     backend = getattr(tokenizer, "backend_tokenizer", None) or getattr(tokenizer, "_tokenizer", None)
     if backend is None and hasattr(tokenizer, "encode_batch"):
         backend = tokenizer  # a bare `tokenizers.Tokenizer`
@@ -74,7 +98,7 @@ class TokenCounter:
     def __init__(self, tokenizer: Any | None = None, *, name: str | None = None) -> None:
         self._encode = _length_encoder(tokenizer) if tokenizer is not None else None
         self.name = name
-        self._memo: dict[tuple[str, str, int | None], TokenCounts] = {}
+        self._memo: dict[tuple[str, str], tuple[bool, int | None, int | None]] = {}
 
     @classmethod
     def from_pretrained(cls, name_or_path: str, **kwargs: Any) -> TokenCounter:
@@ -94,9 +118,11 @@ class TokenCounter:
         self, responses: Sequence[str], *, think_end: str = "</think>", max_gen_toks: int | None = None
     ) -> list[TokenCounts]:
         """Counts for every response, in order; one batched encode for the new ones."""
-        keys = [(str(r), think_end, max_gen_toks) for r in responses]
-        todo = [i for i, k in enumerate(keys) if k not in self._memo]
-        parts: list[tuple[str, str, bool]] = [split_reasoning(keys[i][0], think_end) for i in todo]
+        # Memoised by text: the same text with other backend facts (count, finish
+        # reason, error) reuses the lengths but is combined with its own facts.
+        keys = [(str(r), think_end) for r in responses]
+        todo = list(dict.fromkeys(k for k in keys if k not in self._memo))
+        parts: list[tuple[str, str, bool]] = [split_reasoning(text, think_end) for text, _ in todo]
         lengths: list[int] | None = None
         if self._encode is not None and todo:
             segments: list[str] = []
@@ -104,11 +130,11 @@ class TokenCounter:
                 segments.append(reasoning + think_end if closed else reasoning)
                 segments.append(answer)
             lengths = self._encode(segments)
-        for j, i in enumerate(todo):
+        for j, key in enumerate(todo):
             reasoning_len = lengths[2 * j] if lengths is not None else None
             answer_len = lengths[2 * j + 1] if lengths is not None else None
-            self._memo[keys[i]] = _combine(responses[i], parts[j][2], reasoning_len, answer_len, max_gen_toks)
-        return [self._memo[k] for k in keys]
+            self._memo[key] = (parts[j][2], reasoning_len, answer_len)
+        return [_combine(r, *self._memo[k], max_gen_toks) for r, k in zip(responses, keys)]
 
     def clear(self) -> None:
         self._memo.clear()
@@ -119,6 +145,8 @@ def _combine(
 ) -> TokenCounts:
     backend_total = getattr(response, "generated_tokens", None)
     finish = getattr(response, "finish_reason", None)
+    if getattr(response, "error", None):  # the backend failed: nothing was generated that we know of
+        return UNKNOWN
     if backend_total is not None:
         total, source = int(backend_total), BACKEND
         if not closed:

@@ -1,0 +1,311 @@
+"""Every mistake fails before any model loads, in under 2 seconds, with one exact message.
+
+Each case goes through ``lrm eval`` (one line on stderr, exit 2, no traceback) and
+through ``simple_evaluate`` (what plain ``lm_eval`` and Python callers run), with model
+construction made to fail loudly if it were ever reached.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import pytest
+
+from lrm_backends import cli, validate
+from lrm_backends.validate import ValidationError
+
+SAMPLES = Path(__file__).resolve().parents[1] / "lrm_tasks" / "samples"
+LIMIT_S = 2.0
+# lm-eval's task index as validation keeps it (building the real one takes lm-eval 5-15 s;
+# test_lm_eval_index_is_built_once_and_kept builds it).
+STUB_LM_EVAL_TASKS = ["aime24", "aime25", "gsm8k", "hellaswag", "mmlu"]
+
+
+class PrunedStub:
+    """A backend with a typed signature, registered as lrm-testpruned."""
+
+    def __init__(self, pretrained: str, sparsity: float = 0.5, n_ctx: int | None = None,
+                 trust_remote_code: bool = False, dtype: Literal["float16", "float32"] = "float16") -> None:
+        raise AssertionError("a model was constructed")
+
+
+@pytest.fixture(scope="module")
+def registered():
+    """lrm-testpruned and lrm-vllm registered through the plugin hook; imports warmed up."""
+    from lrm_backends.hookspecs import hookimpl
+    from lrm_backends.lmeval_glue import activate
+    from lrm_backends.plugins import get_plugin_manager
+
+    class Plugin:
+        @hookimpl
+        def register_backends(self, register):
+            register("lrm-testpruned", f"{__name__}:PrunedStub")
+            register("lrm-vllm", "lrm_backends.vllm_backend:VLLMBackend")
+
+    pm = get_plugin_manager()
+    plugin = Plugin()
+    pm.register(plugin, name="test-validation")
+    activate()
+    validate._available_backends()
+    validate.validate_cli_args(["--model", "hf", "--tasks", "aime24_lrm"])  # warm imports
+    import lm_eval.loggers  # noqa: F401
+    try:
+        yield
+    finally:
+        pm.unregister(plugin)
+
+
+@pytest.fixture(autouse=True)
+def clean_env(tmp_path, monkeypatch, registered):
+    for var in ("LRM_DATA_DIR", "LRM_RECORDS_DIR", "LRM_CACHE_DIR", "LRM_REPEATS", "LRM_STRICT"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    index = validate.index_path()
+    index.parent.mkdir(parents=True)
+    index.write_text(json.dumps({"format": validate.INDEX_FORMAT, "key": validate._index_key(),
+                                 "names": STUB_LM_EVAL_TASKS}))
+    import lm_eval.api.registry
+
+    def no_model(*_a, **_k):
+        raise AssertionError("a model was looked up for loading")
+
+    monkeypatch.setattr(lm_eval.api.registry, "get_model", no_model)
+    monkeypatch.chdir(tmp_path)
+
+
+@dataclass
+class Case:
+    """One mistake: simple_evaluate's arguments, the environment, the exact message."""
+
+    model: str = "hf"
+    model_args: str = ""
+    tasks: str = "aime24_lrm"
+    output_path: str | None = None
+    metadata: dict | None = None
+    env: dict | None = None
+    message: str | Callable[[], str] = ""
+
+    def argv(self) -> list[str]:
+        out = ["--model", self.model, "--tasks", self.tasks]
+        if self.model_args:
+            out += ["--model_args", self.model_args]
+        if self.output_path:
+            out += ["--output_path", self.output_path]
+        if self.metadata:
+            out += ["--metadata", json.dumps(self.metadata)]
+        return out
+
+    def expected(self) -> str:
+        return self.message() if callable(self.message) else self.message
+
+
+def _backend_message() -> str:
+    from lrm_backends.plugins import unknown_backend_message
+
+    return unknown_backend_message("lrm-guff", validate._available_backends())
+
+
+CASES: dict[str, Callable[[Path], Case]] = {
+    "unknown task": lambda tmp: Case(
+        tasks="aime24_lrm,aime24_lmr",
+        message="--tasks aime24_lmr: no such task, group or tag. Did you mean 'aime24_lrm' or 'aime24'? "
+                "`lm_eval ls tasks` lists them all; your own task YAMLs need --include_path DIR."),
+    "unknown group": lambda tmp: Case(
+        tasks="lrm_compresion",
+        message="--tasks lrm_compresion: no such task, group or tag. Did you mean 'lrm_compression' or "
+                "'lrm_compression_paper'? `lm_eval ls tasks` lists them all; your own task YAMLs need "
+                "--include_path DIR."),
+    "unknown backend": lambda tmp: Case(model="lrm-guff", message=_backend_message),
+    "unknown model_args key": lambda tmp: Case(
+        model="lrm-testpruned", model_args="pretrained=m,n_ctxx=4096",
+        message="--model_args n_ctxx=4096: the lrm-testpruned backend has no argument 'n_ctxx'. Did you "
+                "mean 'n_ctx'? It takes: pretrained, sparsity, n_ctx, trust_remote_code, dtype. Remove it "
+                "or correct the name."),
+    "wrong type (int)": lambda tmp: Case(
+        model="lrm-testpruned", model_args="pretrained=m,n_ctx=big",
+        message="--model_args n_ctx=big: the lrm-testpruned backend expects n_ctx to be an integer. "
+                "Pass e.g. n_ctx=1."),
+    "wrong type (bool)": lambda tmp: Case(
+        model="lrm-testpruned", model_args="pretrained=m,trust_remote_code=yes",
+        message="--model_args trust_remote_code=yes: the lrm-testpruned backend expects trust_remote_code "
+                "to be true or false. Pass e.g. trust_remote_code=false."),
+    "wrong value (choice)": lambda tmp: Case(
+        model="lrm-testpruned", model_args="pretrained=m,dtype=int4",
+        message="--model_args dtype=int4: the lrm-testpruned backend expects dtype to be one of "
+                "'float16', 'float32'. Pass e.g. dtype=float16."),
+    "sparsity above 1": lambda tmp: Case(
+        model="lrm-testpruned", model_args="pretrained=m,sparsity=1.5",
+        message="--model_args sparsity=1.5: expected the fraction of weights pruned, a number strictly "
+                "between 0 and 1. Pass e.g. sparsity=0.5 for 50%."),
+    "sparsity 0": lambda tmp: Case(
+        model="lrm-testpruned", model_args="pretrained=m,sparsity=0",
+        message="--model_args sparsity=0: expected the fraction of weights pruned, a number strictly "
+                "between 0 and 1. Pass e.g. sparsity=0.5 for 50%."),
+    "missing GGUF": lambda tmp: Case(
+        model="lrm-gguf", model_args=f"pretrained={tmp}/models/r1-q4.gguf",
+        message=f"--model_args pretrained={tmp}/models/r1-q4.gguf: no such file. Pass pretrained=PATH.gguf "
+                "(for a multi-part model, its -00001-of-0000N.gguf part)."),
+    "GGUF unknown key": lambda tmp: Case(
+        model="lrm-gguf", model_args=f"pretrained={tmp}/m.gguf,n_gpu_layer=-1",
+        message=lambda: _gguf_unknown_key_message()),
+    "lrm-vllm chunk_size": lambda tmp: Case(
+        model="lrm-vllm", model_args="pretrained=org/model,chunk_size=0",
+        message="--model_args chunk_size=0: expected a positive integer (requests per vllm call; a crash "
+                "loses at most one chunk). Pass e.g. chunk_size=128."),
+    "lrm-vllm missing folder": lambda tmp: Case(
+        model="lrm-vllm", model_args="pretrained=./checkpoints/pruned-50",
+        message="--model_args pretrained=./checkpoints/pruned-50: no such folder. Pass an existing local "
+                "checkpoint folder or a Hugging Face model name."),
+    "data file missing": lambda tmp: Case(
+        tasks="lrm_compression", env={"LRM_DATA_DIR": str(_data_dir(tmp, skip="folio.jsonl"))},
+        message=f"LRM_DATA_DIR={tmp}/data is set but {tmp}/data/folio.jsonl does not exist. Put the folio "
+                "file there (see the README, 'Offline data'), or unset LRM_DATA_DIR to load "
+                "yale-nlp/FOLIO from the Hugging Face Hub."),
+    "data file lacks a field": lambda tmp: Case(
+        tasks="aime24_lrm", env={"LRM_DATA_DIR": str(_data_dir(tmp, aime='{"ID": "x", "Problem": "p"}'))},
+        message=f"{tmp}/data/aime24.jsonl line 1: missing field(s) 'answer'; expected ID/id, Problem/problem, "
+                "Answer/answer. Found fields: id, problem."),
+    "data folder missing": lambda tmp: Case(
+        tasks="folio_lrm", env={"LRM_DATA_DIR": f"{tmp}/nowhere"},
+        message=f"LRM_DATA_DIR={tmp}/nowhere: no such folder. Point it at the folder holding the benchmark "
+                "files (folio.jsonl; see the README, 'Offline data'), or unset it to load from the "
+                "Hugging Face Hub."),
+    "repeats": lambda tmp: Case(
+        metadata={"repeats": 0},
+        message="repeats=0 (from --metadata or $LRM_REPEATS): expected a positive integer (samples per "
+                "question). Pass e.g. --repeats 8, --metadata '{\"repeats\": 8}' or LRM_REPEATS=8."),
+    "output under a file": lambda tmp: Case(
+        output_path=str(_file(tmp) / "results"),
+        message=f"--output_path {tmp}/notes.txt/results: cannot write there ({tmp}/notes.txt is a file, "
+                "not a folder). Pass a folder you can write to."),
+    "records dir under a file": lambda tmp: Case(
+        env={"LRM_RECORDS_DIR": str(_file(tmp) / "records")},
+        message=f"LRM_RECORDS_DIR={tmp}/notes.txt/records: cannot write there ({tmp}/notes.txt is a file, "
+                "not a folder). Pass a folder you can write to."),
+    "cache under a file": lambda tmp: Case(
+        metadata={"lrm_cache": str(_file(tmp) / "cache")},
+        message=f"--cache {tmp}/notes.txt/cache: cannot write there ({tmp}/notes.txt is a file, not a "
+                "folder). Pass a folder you can write to."),
+}
+
+
+def _gguf_unknown_key_message() -> str:
+    import inspect
+
+    from lrm_backends.gguf import GGUFBackend
+
+    params = [p for p in inspect.signature(GGUFBackend.__init__).parameters if p != "self"]
+    return (f"--model_args n_gpu_layer=-1: the lrm-gguf backend has no argument 'n_gpu_layer'. Did you "
+            f"mean 'n_gpu_layers'? It takes: {', '.join(params)}. Remove it or correct the name.")
+
+
+def _data_dir(tmp: Path, skip: str | None = None, aime: str | None = None) -> Path:
+    folder = tmp / "data"
+    folder.mkdir(exist_ok=True)
+    for f in SAMPLES.iterdir():
+        if f.suffix in (".json", ".jsonl") and f.name != skip:
+            (folder / f.name).write_bytes(f.read_bytes())
+    if aime is not None:
+        (folder / "aime24.jsonl").write_text(aime + "\n")
+    return folder
+
+
+def _file(tmp: Path) -> Path:
+    f = tmp / "notes.txt"
+    f.write_text("not a folder")
+    return f
+
+
+def _apply(case: Case, monkeypatch) -> None:
+    for key, value in (case.env or {}).items():
+        monkeypatch.setenv(key, value)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_lrm_eval_fails_fast_with_one_line(name, tmp_path, monkeypatch, capsys):
+    case = CASES[name](tmp_path)
+    _apply(case, monkeypatch)
+    start = time.perf_counter()
+    code = cli.main(["eval", *case.argv()])
+    elapsed = time.perf_counter() - start
+    err = capsys.readouterr().err
+    assert (code, err) == (2, f"lrm: error: {case.expected()}\n")
+    assert "Traceback" not in err
+    assert elapsed < LIMIT_S, f"{name}: {elapsed:.2f}s"
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_simple_evaluate_fails_before_building_the_model(name, tmp_path, monkeypatch):
+    import lm_eval
+    from lm_eval.loggers import EvaluationTracker
+
+    case = CASES[name](tmp_path)
+    _apply(case, monkeypatch)
+    kwargs: dict[str, Any] = {"model": case.model, "model_args": case.model_args, "tasks": case.tasks.split(",")}
+    if case.output_path:
+        kwargs["evaluation_tracker"] = EvaluationTracker(output_path=case.output_path)
+    if case.metadata:
+        kwargs["metadata"] = case.metadata
+    start = time.perf_counter()
+    with pytest.raises(ValidationError) as err:
+        lm_eval.simple_evaluate(**kwargs)
+    assert str(err.value) == case.expected()
+    assert time.perf_counter() - start < LIMIT_S
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    argv = ["--model", "lrm-guff", "--tasks", "aime24_lrm"]
+    with pytest.raises(ValidationError):
+        cli.main(["--debug", "eval", *argv])
+    with pytest.raises(ValidationError):
+        cli.main(["eval", "--debug", *argv])
+
+
+def test_a_good_run_passes(tmp_path):
+    validate.validate_cli_args([
+        "--model", "lrm-testpruned", "--model_args", "pretrained=m,sparsity=0.5,n_ctx=4096,dtype=float32",
+        "--tasks", "aime24_lrm,gsm8k,lrm_compression", "--output_path", str(tmp_path / "out"),
+        "--metadata", json.dumps({"repeats": 4, "lrm_cache": str(tmp_path / "cache")}),
+    ])
+    assert not (tmp_path / "out").exists() and not (tmp_path / "cache").exists()  # checked, not created
+
+
+def test_an_unknown_name_found_by_lm_evals_yaml_is_accepted_without_its_index(tmp_path):
+    validate.index_path().unlink()
+    start = time.perf_counter()
+    validate.check_tasks(["gsm8k", "arc_easy"])  # read from lm-eval's task YAMLs as text
+    assert time.perf_counter() - start < LIMIT_S
+    assert not validate.index_path().exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_a_read_only_folder(tmp_path, capsys):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        code = cli.main(["eval", "--model", "hf", "--tasks", "aime24_lrm", "--output_path", str(ro / "out")])
+    finally:
+        ro.chmod(0o700)
+    assert code == 2 and capsys.readouterr().err == (
+        f"lrm: error: --output_path {ro}/out: cannot write there ({ro} is not writable by this user, so "
+        f"{ro}/out cannot be created). Pass a folder you can write to.\n")
+
+
+@pytest.mark.slow
+def test_lm_eval_index_is_built_once_and_kept(tmp_path):
+    validate.index_path().unlink()
+    names = validate.lm_eval_task_names()
+    assert {"gsm8k", "hellaswag", "aime24_lrm"} <= names
+    kept = json.loads(validate.index_path().read_text())
+    assert kept["key"] == validate._index_key() and "gsm8k" in kept["names"]
+    start = time.perf_counter()
+    assert validate.lm_eval_task_names() == names
+    assert time.perf_counter() - start < LIMIT_S
