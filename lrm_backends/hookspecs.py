@@ -44,8 +44,9 @@ def lrm_record_response(record: dict, run: object) -> None:
         when unknown, never 0), ``count_source`` (``"backend"`` | ``"retokenized"`` |
         ``None``), ``finish_reason``, ``truncated``, ``think_closed``,
         ``answer_strict``/``answer_flexible`` (``None`` = no answer),
-        ``correct_strict``/``correct_flexible``, ``f1_strict``/``f1_flexible``, ``gold``
-        and the raw ``response``. Treat it as read-only.
+        ``correct_strict``/``correct_flexible``, ``f1_strict``/``f1_flexible``, ``gold``,
+        the raw ``response`` and ``error`` (the backend's error for this request, else
+        ``None``; such a response is scored as no answer). Treat it as read-only.
     :param run: the :class:`lrm_backends.recording.RunInfo` of this evaluation
         (``model``, ``records_dir``, ``timestamp``).
 
