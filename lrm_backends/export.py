@@ -43,7 +43,8 @@ PACKAGE = "lrm_tasks"
 # Metrics that need lrm-bench's hook (token counts): dropped from exported metric lists.
 HOOK_METRICS = ("reasoning_tokens", "total_tokens", "truncated", "tokens_correct", "tokens_incorrect")
 DEFAULT_NAME = "lrm"
-HASHES_FILE = Path(__file__).resolve().parents[1] / "tests" / "golden" / "task_hashes.json"
+# Relative to the repository root (where `python -m lrm_backends.export` is run).
+HASHES_FILE = Path("tests") / "golden" / "task_hashes.json"
 
 
 class ExportError(RuntimeError):
@@ -348,10 +349,11 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     ap = argparse.ArgumentParser(prog="python -m lrm_backends.export")
-    ap.add_argument("--update-hashes", action="store_true", help=f"rewrite {HASHES_FILE}")
+    ap.add_argument("--update-hashes", action="store_true", help="rewrite the golden task hashes")
+    ap.add_argument("--hashes-file", type=Path, default=HASHES_FILE, help=f"default {HASHES_FILE} (run from the repo root)")
     args = ap.parse_args(argv)
     if args.update_hashes:
-        print(update_hashes())
+        print(update_hashes(args.hashes_file))
     return 0
 
 

@@ -44,7 +44,7 @@ def test_utils_imports_only_stdlib_at_top_level(tmp_path):
 
 def test_task_versions_move_with_the_scoring_code():
     """Fails when a prompt, config or the scoring code changed without a version bump."""
-    golden = json.loads(export.HASHES_FILE.read_text())
+    golden = json.loads((REPO / export.HASHES_FILE).read_text())
     current = export.task_hashes()
     assert set(current) == set(golden), "tasks added or removed: run python -m lrm_backends.export --update-hashes"
     for task, now in current.items():
