@@ -1,5 +1,13 @@
 """compressors: pruning (SparseGPT, Wanda, magnitude) and GGUF quantization.
 
-Imports neither ``lrm_tasks`` nor ``lrm_backends``; heavy libraries (torch,
-transformers, llama_cpp) are imported inside the functions that need them.
+Imports neither ``lrm_tasks`` nor ``lrm_backends``. Importing the package is free;
+its modules need torch (the pruning ones), transformers (``pipeline``) or
+llama-cpp-python (``gguf_quant``, imported inside its functions).
+
+- ``masks``: sparsity targets (fraction, N:M) and mask selection;
+- ``sparsegpt``, ``wanda``, ``magnitude``: pure tensor functions, one method each;
+- ``calibration``: seeded calibration windows from a file, the Hub or given texts;
+- ``orchestrate``: the layer-by-layer walk shared by every pruning method;
+- ``pipeline``: load a model, prune it, save safetensors + ``compression.json``;
+- ``gguf_quant``: llama.cpp's quantizer; ``manifest``: the ``compression.json`` schema.
 """

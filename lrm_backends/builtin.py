@@ -11,6 +11,7 @@ BUILTIN_BACKENDS: dict[str, str] = {
     "lrm-gguf": "lrm_backends.gguf:GGUFBackend",
     "lrm-replay": "lrm_backends.replay:ReplayBackend",
     "lrm-vllm": "lrm_backends.vllm_backend:VLLMBackend",
+    "lrm-pruned": "lrm_backends.pruned:PrunedLM",
 }
 
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 # Subcommand modules, each exposing add_parser(subparsers); imported lazily by name.
 SUBCOMMANDS: tuple[str, ...] = (
+    "lrm_backends.commands_compress",
     "lrm_backends.commands_demo",
     "lrm_backends.commands_export",
     "lrm_backends.commands_plugins",

@@ -187,7 +187,7 @@ def test_unknown_backend_did_you_mean():
         plugins.resolve_backend("lrm-guff")
     message = str(err.value)
     assert "Did you mean 'lrm-gguf'?" in message
-    assert "lrm-gguf, lrm-replay" in message
+    assert "Available backends: lrm-gguf, lrm-pruned, lrm-replay, lrm-vllm." in message
 
 
 def test_unknown_backend_without_close_match_lists_available():

@@ -1,0 +1,241 @@
+"""The ``lrm-pruned`` backend: lm-eval's ``hf`` backend on a pruned checkpoint.
+
+Two ways to use it::
+
+    --model lrm-pruned --model_args pretrained=DIR
+        DIR is a folder written by ``lrm compress``: its compression.json is checked,
+        the achieved sparsity is measured on the loaded weights and reported in the
+        results (``config.compression``).
+
+    --model lrm-pruned --model_args pretrained=HUB_ID,method=sparsegpt,sparsity=0.5,...
+        (also pattern=2:4, calib=c4, calib_samples=128, calib_seqlen=2048, seed=0, ...)
+        prunes on the fly and caches the pruned checkpoint (under ``cache_dir``, else
+        $LRM_PRUNED_CACHE, else ~/.cache/lrm-bench/pruned) so the next run with the
+        same settings reuses it.
+
+Every other argument is lm-eval's ``hf`` backend's. Checkpoints are loaded from
+safetensors only (``use_safetensors=True``): nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from lm_eval.models.huggingface import HFLM
+
+logger = logging.getLogger(__name__)
+
+CACHE_ENV = "LRM_PRUNED_CACHE"
+DEFAULT_CACHE = Path("~/.cache/lrm-bench/pruned")
+# Measured and recorded sparsity may differ by float noise in the zero count only.
+SPARSITY_MISMATCH = 1e-6
+# Settings that change the pruned weights, and so name the cache entry.
+_CACHE_KEY_FIELDS = (
+    "pretrained", "revision", "gguf_file", "method", "sparsity", "pattern", "calib",
+    "calib_samples", "calib_seqlen", "seed", "blocksize", "percdamp", "sequential",
+    "ignore", "prune_dtype",
+)  # fmt: skip
+
+
+def _as_tuple(value: Any) -> tuple[str, ...]:
+    if value is None or value == "":
+        return ()
+    if isinstance(value, (list, tuple)):
+        return tuple(str(v) for v in value)
+    return (str(value),)  # one regex; use alternation (a|b) for several
+
+
+def pruned_cache_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Where on-the-fly pruned checkpoints are kept."""
+    base = cache_dir or os.environ.get(CACHE_ENV) or DEFAULT_CACHE
+    return Path(base).expanduser()
+
+
+def cache_entry(settings: dict[str, Any], cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The cache folder for one set of pruning settings (a readable name plus a hash
+    of every setting that changes the weights)."""
+    key = json.dumps({k: settings.get(k) for k in _CACHE_KEY_FIELDS}, sort_keys=True, default=str)
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+    model = re.sub(r"[^A-Za-z0-9._-]+", "_", str(settings["pretrained"]).strip("/"))[-60:]
+    shape = str(settings.get("pattern") or settings.get("sparsity")).replace(":", "of")
+    return pruned_cache_dir(cache_dir) / f"{model}--{settings['method']}-{shape}-{digest}"
+
+
+def ensure_pruned(settings: dict[str, Any], cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The cached pruned checkpoint for ``settings``, pruning the model first if needed."""
+    from compressors.calibration import CalibrationSpec
+    from compressors.manifest import read_manifest
+    from compressors.masks import make_target
+    from compressors.orchestrate import METHODS
+    from compressors.pipeline import prune_pretrained
+
+    method = settings["method"]
+    if method not in METHODS:
+        raise ValueError(f"unknown pruning method {method!r}; expected one of {sorted(METHODS)}")
+    target = make_target(settings.get("sparsity"), settings.get("pattern"))
+    entry = cache_entry(settings, cache_dir)
+    try:
+        read_manifest(entry)
+        logger.info("reusing pruned checkpoint %s", entry)
+        return entry
+    except (FileNotFoundError, ValueError):
+        pass
+    spec = texts = None
+    if METHODS[method].needs_calibration:
+        from lrm_backends.commands_compress import (
+            DEFAULT_CALIB,
+            DEFAULT_CALIB_SAMPLES,
+            DEFAULT_CALIB_SEQLEN,
+            calibration_texts,
+        )
+
+        spec = CalibrationSpec(
+            source=str(settings.get("calib") or DEFAULT_CALIB),
+            num_samples=int(settings.get("calib_samples") or DEFAULT_CALIB_SAMPLES),
+            seq_len=int(settings.get("calib_seqlen") or DEFAULT_CALIB_SEQLEN),
+            seed=int(settings.get("seed") or 0),
+        )
+        texts = calibration_texts(spec.source)
+    logger.info("pruning %s with %s into %s", settings["pretrained"], method, entry)
+    options = {k: settings[k] for k in ("blocksize", "percdamp") if settings.get(k) is not None}
+    prune_pretrained(
+        str(settings["pretrained"]),
+        entry,
+        method=method,
+        target=target,
+        calibration=spec,
+        texts=texts,
+        overwrite=True,
+        dtype=str(settings.get("prune_dtype") or "auto"),
+        device=settings.get("prune_device"),
+        revision=settings.get("revision"),
+        trust_remote_code=bool(settings.get("trust_remote_code")),
+        gguf_file=settings.get("gguf_file"),
+        sequential=bool(settings.get("sequential", True)),
+        ignore=_as_tuple(settings.get("ignore")),
+        **options,
+    )
+    return entry
+
+
+class PrunedLM(HFLM):
+    """lm-eval's ``HFLM`` on a pruned checkpoint, reporting its measured sparsity."""
+
+    def __init__(
+        self,
+        pretrained: str,
+        method: str | None = None,
+        sparsity: float | None = None,
+        pattern: str | None = None,
+        calib: str | None = None,
+        calib_samples: int | None = None,
+        calib_seqlen: int | None = None,
+        seed: int | None = None,
+        blocksize: int | None = None,
+        percdamp: float | None = None,
+        sequential: bool = True,
+        ignore: str | None = None,
+        prune_dtype: str | None = None,
+        prune_device: str | None = None,
+        cache_dir: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        from compressors.manifest import read_manifest
+
+        if not isinstance(pretrained, str):
+            raise TypeError("lrm-pruned needs pretrained=PATH_OR_HUB_ID, not a model object")
+        if method is None:
+            for name, value in (("sparsity", sparsity), ("pattern", pattern), ("calib", calib)):
+                if value is not None:
+                    raise ValueError(
+                        f"{name}={value} given without method=...; add method=sparsegpt|wanda|"
+                        "magnitude to prune on the fly, or drop it to load a pruned folder"
+                    )
+            folder = Path(pretrained)
+            if not folder.is_dir():
+                raise FileNotFoundError(
+                    f"pretrained={pretrained} is not a folder; lrm-pruned loads a folder "
+                    "written by 'lrm compress', or prunes on the fly with method=..."
+                )
+        else:
+            settings = {
+                "pretrained": pretrained,
+                "revision": kwargs.get("revision"),
+                "gguf_file": kwargs.pop("gguf_file", None),
+                "method": method,
+                "sparsity": sparsity,
+                "pattern": pattern,
+                "calib": calib,
+                "calib_samples": calib_samples,
+                "calib_seqlen": calib_seqlen,
+                "seed": seed,
+                "blocksize": blocksize,
+                "percdamp": percdamp,
+                "sequential": sequential,
+                "ignore": ignore,
+                "prune_dtype": prune_dtype,
+                "prune_device": prune_device,
+                "trust_remote_code": kwargs.get("trust_remote_code"),
+            }
+            folder = ensure_pruned(settings, cache_dir)
+            kwargs.pop("revision", None)  # the cached folder is local
+        self.compression_manifest = read_manifest(folder)
+        if self.compression_manifest["method"] == "gguf":
+            raise ValueError(
+                f"{folder} holds a GGUF quantization manifest; evaluate GGUF files with the lrm-gguf backend"
+            )
+        if any(folder.glob("*.bin")) or any(folder.glob("*.pt")):
+            logger.warning("%s holds pickle files; they are ignored (safetensors only)", folder)
+        kwargs["use_safetensors"] = True
+        super().__init__(pretrained=str(folder), **kwargs)
+        self.compression_summary = self._measure(folder)
+
+    def _measure(self, folder: Path) -> dict[str, Any]:
+        from compressors.manifest import measure_model_sparsity
+
+        manifest = self.compression_manifest
+        recorded = manifest.get("sparsity") or {}
+        ignore = tuple((manifest.get("settings") or {}).get("ignore") or ())
+        measured = measure_model_sparsity(self.model, ignore)
+        summary = {
+            "folder": str(folder),
+            "method": manifest["method"],
+            "source_model": manifest["source_model"],
+            "target_sparsity": recorded.get("target"),
+            "pattern": recorded.get("pattern"),
+            "recorded_sparsity": recorded.get("achieved"),
+            "measured_sparsity": measured["achieved"],
+            "measured_sparsity_all_parameters": measured["achieved_all_parameters"],
+            "measured_per_layer": measured["per_layer"],
+            "calibration": manifest.get("calibration"),
+        }
+        if (
+            recorded.get("achieved") is not None
+            and abs(measured["achieved"] - recorded["achieved"]) > SPARSITY_MISMATCH
+        ):
+            logger.warning(
+                "%s: measured sparsity %.6f differs from the manifest's %.6f (weights changed "
+                "after pruning, or loaded in a dtype that rounds small weights to zero)",
+                folder,
+                measured["achieved"],
+                recorded["achieved"],
+            )
+        logger.info(
+            "lrm-pruned: %s (%s), measured sparsity %.4f (target %s)",
+            folder,
+            manifest["method"],
+            measured["achieved"],
+            recorded.get("target"),
+        )
+        return summary
+
+    def get_model_info(self) -> dict[str, Any]:
+        info = super().get_model_info()
+        info["compression"] = self.compression_summary
+        return info
