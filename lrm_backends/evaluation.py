@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from lrm_tasks import harness, records
+from lrm_tasks.metrics import mean_of_known
 from lrm_tasks.tokens import TokenCounter
 
 from lrm_backends.cache import ResilientLM, open_cache, settings_from
@@ -196,25 +197,20 @@ class Session:
         return results
 
 
-def _mean(values: list) -> float | None:
-    known = [float(v) for v in values if v is not None]
-    return sum(known) / len(known) if known else None
-
-
 def summarize(agg: dict[str, list]) -> dict[str, Any]:
     """Task aggregate from the recorded columns (strict correctness for the token split)."""
     correct = agg["correct_strict"]
     totals = agg["total_tokens"]
     return {
         "n_responses": len(correct),
-        "accuracy_strict": _mean(correct),
-        "accuracy_flexible": _mean(agg["correct_flexible"]),
-        "no_answer_strict": _mean(agg["no_answer_strict"]),
-        "no_answer_flexible": _mean(agg["no_answer_flexible"]),
-        "mean_reasoning_tokens": _mean(agg["reasoning_tokens"]),
-        "mean_total_tokens": _mean(totals),
-        "truncation_rate": _mean(agg["truncated"]),
-        "mean_tokens_correct": _mean([t for t, c in zip(totals, correct) if c]),
-        "mean_tokens_incorrect": _mean([t for t, c in zip(totals, correct) if not c]),
+        "accuracy_strict": mean_of_known(correct),
+        "accuracy_flexible": mean_of_known(agg["correct_flexible"]),
+        "no_answer_strict": mean_of_known(agg["no_answer_strict"]),
+        "no_answer_flexible": mean_of_known(agg["no_answer_flexible"]),
+        "mean_reasoning_tokens": mean_of_known(agg["reasoning_tokens"]),
+        "mean_total_tokens": mean_of_known(totals),
+        "truncation_rate": mean_of_known(agg["truncated"]),
+        "mean_tokens_correct": mean_of_known([t for t, c in zip(totals, correct) if c]),
+        "mean_tokens_incorrect": mean_of_known([t for t, c in zip(totals, correct) if not c]),
         "n_failed": sum(agg.get("failed", [])),
     }

@@ -28,7 +28,7 @@ from lrm_tasks.prompts import (  # noqa: F401  (named by the task YAMLs)
     musique_prompt,
 )
 from lrm_tasks.records import build_record, get_context
-from lrm_tasks.metrics import normalize_answer
+from lrm_tasks.metrics import mean_of_known, normalize_answer
 from lrm_tasks.repeats import majority_index, pass_at_k
 from lrm_tasks.scoring import Score, score
 from lrm_tasks.tokens import UNKNOWN, TokenCounts
@@ -153,11 +153,6 @@ def _responses(results: Sequence[Any]) -> list[Any]:
     return out
 
 
-def _mean(values: Iterable[float | int | None]) -> float | None:
-    known = [float(v) for v in values if v is not None]
-    return sum(known) / len(known) if known else None
-
-
 def process_results(task: str, doc: dict, results: Sequence[Any], *, task_name: str | None = None) -> dict[str, float]:
     """Per-document metrics over the document's k responses (k = repeats).
 
@@ -182,12 +177,12 @@ def process_results(task: str, doc: dict, results: Sequence[Any], *, task_name: 
         "no_answer": sum(e.no_answer for e in exs) / k,
     }
     optional = {
-        "f1": _mean(e.f1 for e in exs),
-        "reasoning_tokens": _mean(e.counts.reasoning_tokens for e in exs),
-        "total_tokens": _mean(e.counts.total_tokens for e in exs),
-        "truncated": _mean(e.counts.truncated for e in exs),
-        "tokens_correct": _mean(e.counts.total_tokens for e in exs if e.correct),
-        "tokens_incorrect": _mean(e.counts.total_tokens for e in exs if not e.correct),
+        "f1": mean_of_known(e.f1 for e in exs),
+        "reasoning_tokens": mean_of_known(e.counts.reasoning_tokens for e in exs),
+        "total_tokens": mean_of_known(e.counts.total_tokens for e in exs),
+        "truncated": mean_of_known(e.counts.truncated for e in exs),
+        "tokens_correct": mean_of_known(e.counts.total_tokens for e in exs if e.correct),
+        "tokens_incorrect": mean_of_known(e.counts.total_tokens for e in exs if not e.correct),
     }
     metrics.update({name: value for name, value in optional.items() if value is not None})
     if k > 1:

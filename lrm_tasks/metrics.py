@@ -16,7 +16,7 @@ import string
 from collections import Counter
 from collections.abc import Iterable
 
-__all__ = ["normalize_answer", "exact_match", "token_f1"]
+__all__ = ["normalize_answer", "exact_match", "token_f1", "mean_of_known"]
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCTUATION = frozenset(string.punctuation)
@@ -95,3 +95,13 @@ def token_f1(prediction: str | None, golds: str | Iterable[str]) -> float:
     pred_tokens = normalize_answer(prediction).split()
     scores = [_f1(pred_tokens, normalize_answer(g).split()) for g in _golds(golds)]
     return max(scores, default=0.0)
+
+
+def mean_of_known(values: Iterable[float | int | bool | None]) -> float | None:
+    """Mean of the values that are known; ``None`` when none is (unknown is not 0).
+
+    >>> mean_of_known([1, None, 2]), mean_of_known([None])
+    (1.5, None)
+    """
+    known = [float(v) for v in values if v is not None]
+    return sum(known) / len(known) if known else None
