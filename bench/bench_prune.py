@@ -22,9 +22,17 @@ windows:
     python bench/bench_prune.py                       # everything (about 20 min on 2 cores)
     python bench/bench_prune.py --only ours --json out.json
     python bench/bench_prune.py --only sparsegpt,llmc-sparsegpt
+    python bench/bench_prune.py --only sparsegpt,llmc-sparsegpt --seeds 0,1,2
 
 Targets (issue): our SparseGPT perplexity within 1% of llm-compressor's, wall time at
 most 1.0x its time (aim 0.7x), Wanda in seconds.
+
+One run's perplexity is a chaotic function of float rounding: the same algorithm with
+the ties broken the other way in one weight per 128-column block, or with the
+Hessian summed in another order, moves the 50% SparseGPT perplexity of this model by
+about 1%. ``--seeds`` repeats every run on other calibration draws (seed N: another 64
+windows of the same articles; the held-out windows stay the same) and compares the
+means, with their seed-to-seed spread.
 """
 
 from __future__ import annotations
@@ -88,7 +96,7 @@ def find_gguf() -> Path:
 
 
 def prepare(
-    work: Path, calib_file: Path, samples: int = NUM_SAMPLES, windows: int = EVAL_WINDOWS
+    work: Path, calib_file: Path, samples: int = NUM_SAMPLES, windows: int = EVAL_WINDOWS, seed: int = SEED
 ) -> tuple[Path, Path]:
     """The float32 HF folder and the token windows (safetensors), made once."""
     import torch
@@ -100,7 +108,7 @@ def prepare(
 
     model_dir, data = (
         work / "smollm2-135m-f32",
-        work / f"tokens-{samples}x{SEQ_LEN}-eval{windows}.safetensors",
+        work / f"tokens-{samples}x{SEQ_LEN}-eval{windows}{'' if seed == SEED else f'-seed{seed}'}.safetensors",
     )
     if (model_dir / "model.safetensors").is_file() and data.is_file():
         return model_dir, data
@@ -123,7 +131,7 @@ def prepare(
     eval_ids = tokenizer(tail, add_special_tokens=False)["input_ids"]
     if len(eval_ids) < windows * SEQ_LEN:
         sys.exit(f"held-out text has {len(eval_ids)} tokens, need {windows * SEQ_LEN}")
-    calib = token_windows(calib_ids, num_samples=samples, seq_len=SEQ_LEN, seed=SEED)
+    calib = token_windows(calib_ids, num_samples=samples, seq_len=SEQ_LEN, seed=seed)
     evalw = torch.tensor(eval_ids[: windows * SEQ_LEN]).reshape(windows, SEQ_LEN)
     save_file({"calib": calib.contiguous(), "eval": evalw.contiguous()}, str(data))
     return model_dir, data
@@ -315,6 +323,45 @@ def table(results: dict[str, dict]) -> str:
     return "\n".join(rows)
 
 
+def seed_means(by_seed: dict[int, dict[str, dict]]) -> dict[str, dict]:
+    """Per run: the mean of every numeric field over the seeds, with ``ppl_sd`` (sample
+    standard deviation of the perplexity) and ``ppl_each``."""
+    import statistics
+
+    out: dict[str, dict] = {}
+    for name in ORDER:
+        rows = [res[name] for res in by_seed.values() if name in res]
+        if not rows:
+            continue
+        mean = {k: statistics.fmean(r[k] for r in rows) for k, v in rows[0].items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and all(k in r for r in rows)}  # fmt: skip
+        mean["ppl_each"] = [round(r["ppl"], 3) for r in rows]
+        mean["ppl_sd"] = statistics.stdev(r["ppl"] for r in rows) if len(rows) > 1 else 0.0
+        out[name] = mean
+    return out
+
+
+def seed_lines(by_seed: dict[int, dict[str, dict]]) -> list[str]:
+    """Ours against the reference seed by seed, then on the means."""
+    import statistics
+
+    lines = []
+    for ours, ref in (("sparsegpt", "llmc-sparsegpt"), ("sparsegpt-2:4", "llmc-sparsegpt-2:4"), ("wanda", "llmc-wanda")):
+        pairs = [(res[ours]["ppl"], res[ref]["ppl"]) for res in by_seed.values() if ours in res and ref in res]
+        if len(pairs) < 2:
+            continue
+        diffs = [a / b - 1 for a, b in pairs]
+        mean_a, mean_b = statistics.fmean(a for a, _ in pairs), statistics.fmean(b for _, b in pairs)
+        lines.append(
+            f"{ours} vs {ref} over {len(pairs)} calibration seeds: per seed "
+            + ", ".join(f"{d:+.2%}" for d in diffs)
+            + f"; means {mean_a:.2f} vs {mean_b:.2f} ({mean_a / mean_b - 1:+.2%}); seed-to-seed sd "
+            f"{statistics.stdev(a for a, _ in pairs) / mean_a:.2%} (ours), "
+            f"{statistics.stdev(b for _, b in pairs) / mean_b:.2%} (reference)"
+        )
+    return lines
+
+
 def verdicts(results: dict[str, dict]) -> list[str]:
     lines = []
     for ours, ref in (
@@ -351,6 +398,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", default="all", help="comma-separated run names, 'ours', 'llmc' or 'all'")
     p.add_argument("--json", type=Path, default=None, help="write every result here")
     p.add_argument(
+        "--seeds", default=str(SEED),
+        help="comma-separated calibration seeds (each draws other windows); several: means and spread",
+    )  # fmt: skip
+    p.add_argument(
         "--tokens-per-batch",
         type=int,
         default=None,
@@ -371,7 +422,13 @@ def main(argv: list[str] | None = None) -> int:
         unknown = [n for n in names if n not in RUNS]
         if unknown:
             sys.exit(f"unknown runs {unknown}; choose from {list(RUNS)}")
-    model_dir, data = prepare(args.work, args.calib_file, args.samples, args.eval_windows)
+    try:
+        seeds = [int(x) for x in args.seeds.split(",") if x.strip()]
+    except ValueError:
+        sys.exit(f"--seeds {args.seeds!r}: expected comma-separated integers, e.g. 0,1,2")
+    if not seeds:
+        sys.exit("--seeds: give at least one seed, e.g. 0")
+    datasets = {seed: prepare(args.work, args.calib_file, args.samples, args.eval_windows, seed) for seed in seeds}
     llmc_python = None
     if any(RUNS[n][0] == "llmc" for n in names):
         try:
@@ -379,25 +436,48 @@ def main(argv: list[str] | None = None) -> int:
         except subprocess.CalledProcessError as exc:
             print(f"llm-compressor could not be installed ({exc}); skipping its runs", file=sys.stderr)
             names = [n for n in names if RUNS[n][0] != "llmc"]
-    results: dict[str, dict] = {}
-    for name in names:
-        python = llmc_python if RUNS[name][0] == "llmc" else sys.executable
-        started = time.perf_counter()
-        results[name] = run_one(name, python, model_dir, data, args.threads, args.tokens_per_batch)
-        r = results[name]
-        print(
-            f"{name}: ppl {r['ppl']:.2f}, prune {r.get('wall_s', 0):.1f} s wall / "
-            f"{r.get('cpu_s', 0):.1f} s cpu, "
-            f"peak {r['peak_rss_gb']:.2f} GB ({time.perf_counter() - started:.0f} s total)",
-            flush=True,
-        )
-    print()
-    print(table(results))
-    for line in verdicts(results):
-        print(line)
-    if args.json:
-        args.json.write_text(json.dumps({"results": results, "load_avg": os.getloadavg()}, indent=2))
+    by_seed: dict[int, dict[str, dict]] = {}
+    for seed, (model_dir, data) in datasets.items():
+        results = by_seed.setdefault(seed, {})
+        for name in names:
+            if name == "dense" and seed != seeds[0]:
+                continue  # no calibration: the same model for every seed
+            python = llmc_python if RUNS[name][0] == "llmc" else sys.executable
+            started = time.perf_counter()
+            results[name] = run_one(name, python, model_dir, data, args.threads, args.tokens_per_batch)
+            r = results[name]
+            print(
+                f"{name} (seed {seed}): ppl {r['ppl']:.2f}, prune {r.get('wall_s', 0):.1f} s wall / "
+                f"{r.get('cpu_s', 0):.1f} s cpu, "
+                f"peak {r['peak_rss_gb']:.2f} GB ({time.perf_counter() - started:.0f} s total)",
+                flush=True,
+            )
+            if args.json:  # after every run: a crash keeps what is done
+                write_json(args.json, by_seed)
+    for seed, results in by_seed.items():
+        print(f"\nseed {seed}")
+        print(table(results))
+        for line in verdicts(results):
+            print(line)
+    if len(by_seed) > 1:
+        means = seed_means(by_seed)
+        print(f"\nmeans over seeds {', '.join(map(str, by_seed))}")
+        print(table(means))
+        for line in seed_lines(by_seed):
+            print(line)
     return 0
+
+
+def write_json(path: Path, by_seed: dict[int, dict[str, dict]]) -> None:
+    payload: dict = {"load_avg": os.getloadavg()}
+    if len(by_seed) == 1:
+        payload["results"] = next(iter(by_seed.values()))
+    else:
+        payload["by_seed"] = {str(k): v for k, v in by_seed.items()}
+        payload["means"] = seed_means(by_seed)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2))
+    tmp.replace(path)
 
 
 if __name__ == "__main__":

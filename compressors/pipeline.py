@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from compressors.calibration import CalibrationSpec, build_calibration
+from compressors.checkpoints import pickled_only_message, pickled_weights_only
 from compressors.manifest import Manifest, measure_model_sparsity, write_manifest
 from compressors.masks import SparsityTarget
 from compressors.orchestrate import DEFAULT_TOKENS_PER_BATCH, METHODS, PruneConfig, prune_model
@@ -81,10 +82,14 @@ def load_causal_lm(
     ``model`` is a folder, a Hub id, or a ``.gguf`` file. GGUF weights are dequantized
     to float32 and the model is rebuilt as a plain (unquantized) model of the same
     class, since transformers refuses to ``save_pretrained`` a model loaded from GGUF.
+    Other weights are read from safetensors only: a checkpoint with nothing but pickled
+    ``.bin`` files is refused (transformers says so), never unpickled.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     source, gguf = split_gguf(model, gguf_file)
+    if not gguf and (pickled := pickled_weights_only(source)):
+        raise ValueError(pickled_only_message(source, pickled))
     common: dict[str, Any] = {"trust_remote_code": trust_remote_code}
     if revision:
         common["revision"] = revision
@@ -92,7 +97,9 @@ def load_causal_lm(
         common["gguf_file"] = gguf
         dtype = GGUF_LOAD_DTYPE
     tokenizer = AutoTokenizer.from_pretrained(source, **common)
-    loaded = AutoModelForCausalLM.from_pretrained(source, dtype=_torch_dtype(dtype), **common)
+    # Weights from safetensors only (never unpickle a checkpoint); GGUF is its own format.
+    weights = {} if gguf else {"use_safetensors": True}
+    loaded = AutoModelForCausalLM.from_pretrained(source, dtype=_torch_dtype(dtype), **common, **weights)
     if gguf:
         loaded = _plain_copy(loaded)
     loaded.eval()

@@ -79,7 +79,7 @@ DEFAULT_CHUNK_SIZE = 128
 OUTPUT_NEUTRAL_ARGS = frozenset({
     "batch_size", "max_batch_size", "device", "chunk_size", "gpu_memory_utilization",
     "max_num_seqs", "data_parallel_size", "parallelize", "n_threads", "n_threads_batch",
-    "verbose", "lrm_tokenizer",
+    "verbose", "lrm_tokenizer", "use_safetensors", "load_format",
 })
 # Local checkpoint files whose size and mtime enter the model identity (a folder
 # re-saved with another sparsity at the same path is another model).

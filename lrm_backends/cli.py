@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -96,23 +97,29 @@ def translate_lrm_options(argv: Sequence[str]) -> list[str]:
 
 def run_lm_eval(argv: Sequence[str]) -> int:
     """Run lm-eval's CLI on ``argv`` with our tasks and backends registered."""
-    from lrm_backends.lmeval_glue import activate
+    from lrm_backends.lmeval_glue import SAFETENSORS_ONLY_ENV, activate
 
     argv = translate_lrm_options(argv)
-    activate()
-    from lrm_backends.validate import validate_cli_args
-
-    validate_cli_args(argv)  # before lm-eval indexes its tasks and loads the model
-    from lm_eval.__main__ import cli_evaluate
-
+    # Checkpoints of lm-eval's hf backend load from safetensors only (lmeval_glue), unless
+    # the user set LRM_SAFETENSORS_ONLY=0 or passes use_safetensors=False.
+    saved_policy = os.environ.get(SAFETENSORS_ONLY_ENV)
+    os.environ.setdefault(SAFETENSORS_ONLY_ENV, "1")
     saved = sys.argv
-    sys.argv = ["lrm eval", *argv]
     try:
+        activate()
+        from lrm_backends.validate import validate_cli_args
+
+        validate_cli_args(argv)  # before lm-eval indexes its tasks and loads the model
+        from lm_eval.__main__ import cli_evaluate
+
+        sys.argv = ["lrm eval", *argv]
         cli_evaluate()
     except SystemExit as exc:  # argparse --help / errors
         return int(exc.code or 0) if not isinstance(exc.code, str) else 1
     finally:
         sys.argv = saved
+        if saved_policy is None:
+            os.environ.pop(SAFETENSORS_ONLY_ENV, None)
     return 0
 
 

@@ -13,21 +13,30 @@ Two ways to use it::
         $LRM_PRUNED_CACHE, else ~/.cache/lrm-bench/pruned) so the next run with the
         same settings reuses it.
 
-Every other argument is lm-eval's ``hf`` backend's. Checkpoints are loaded from
-safetensors only (``use_safetensors=True``): nothing is ever unpickled.
+Every other argument is lm-eval's ``hf`` backend's (and, through it, transformers'
+``from_pretrained``'s). Checkpoints are loaded from safetensors only
+(``use_safetensors=True``, for the model to prune as for the pruned folder): nothing is
+ever unpickled.
+
+This module imports neither torch nor lm-eval's ``hf`` backend until ``PrunedLM`` is
+first used, so :func:`validate_model_args` checks a run's ``--model_args`` in
+milliseconds, before anything loads.
 """
 
 from __future__ import annotations
 
+import ast
+import difflib
+import functools
 import hashlib
+import importlib.util
 import json
 import logging
 import os
 import re
+import threading
 from pathlib import Path
-from typing import Any
-
-from lm_eval.models.huggingface import HFLM
+from typing import Any, Literal
 
 logger = logging.getLogger(__name__)
 
@@ -124,118 +133,281 @@ def ensure_pruned(settings: dict[str, Any], cache_dir: str | os.PathLike[str] | 
     return entry
 
 
-class PrunedLM(HFLM):
-    """lm-eval's ``HFLM`` on a pruned checkpoint, reporting its measured sparsity."""
+PRUNING_METHODS = ("sparsegpt", "wanda", "magnitude")  # compressors.orchestrate.METHODS
+# lrm-pruned's own --model_args and their types (PrunedLM.__init__), checked by
+# validate_model_args without building the class.
+ARG_TYPES: dict[str, Any] = {
+    "pretrained": str,
+    "method": Literal["sparsegpt", "wanda", "magnitude"] | None,
+    "sparsity": float | None,
+    "pattern": str | None,
+    "calib": str | None,
+    "calib_samples": int | None,
+    "calib_seqlen": int | None,
+    "seed": int | None,
+    "blocksize": int | None,
+    "percdamp": float | None,
+    "sequential": bool,
+    "ignore": str | None,
+    "prune_dtype": str | None,
+    "prune_device": str | None,
+    "cache_dir": str | None,
+}
+_PRUNING_ONLY = ("sparsity", "pattern", "calib", "calib_samples", "calib_seqlen", "seed", "blocksize",
+                 "percdamp", "ignore", "prune_dtype", "prune_device")  # fmt: skip
+_POSITIVE = ("calib_samples", "calib_seqlen", "blocksize")
+# transformers' from_pretrained keywords that lm-eval's hf backend passes on (its **kwargs).
+FROM_PRETRAINED_KWARGS = frozenset({
+    "attn_implementation", "device_map", "low_cpu_mem_usage", "max_memory", "offload_state_dict",
+    "offload_buffers", "quantization_config", "torch_dtype", "token", "local_files_only", "variant",
+    "use_flash_attention_2", "load_in_8bit", "load_in_4bit", "key_mapping", "tp_size", "use_kernels",
+    "use_safetensors",
+})  # fmt: skip
 
-    def __init__(
-        self,
-        pretrained: str,
-        method: str | None = None,
-        sparsity: float | None = None,
-        pattern: str | None = None,
-        calib: str | None = None,
-        calib_samples: int | None = None,
-        calib_seqlen: int | None = None,
-        seed: int | None = None,
-        blocksize: int | None = None,
-        percdamp: float | None = None,
-        sequential: bool = True,
-        ignore: str | None = None,
-        prune_dtype: str | None = None,
-        prune_device: str | None = None,
-        cache_dir: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        from compressors.manifest import read_manifest
 
-        if not isinstance(pretrained, str):
-            raise TypeError("lrm-pruned needs pretrained=PATH_OR_HUB_ID, not a model object")
-        if method is None:
-            for name, value in (("sparsity", sparsity), ("pattern", pattern), ("calib", calib)):
-                if value is not None:
-                    raise ValueError(
-                        f"{name}={value} given without method=...; add method=sparsegpt|wanda|"
-                        "magnitude to prune on the fly, or drop it to load a pruned folder"
-                    )
-            folder = Path(pretrained)
-            if not folder.is_dir():
-                raise FileNotFoundError(
-                    f"pretrained={pretrained} is not a folder; lrm-pruned loads a folder "
-                    "written by 'lrm compress', or prunes on the fly with method=..."
-                )
-        else:
-            settings = {
-                "pretrained": pretrained,
-                "revision": kwargs.get("revision"),
-                "gguf_file": kwargs.pop("gguf_file", None),
-                "method": method,
-                "sparsity": sparsity,
-                "pattern": pattern,
-                "calib": calib,
-                "calib_samples": calib_samples,
-                "calib_seqlen": calib_seqlen,
-                "seed": seed,
-                "blocksize": blocksize,
-                "percdamp": percdamp,
-                "sequential": sequential,
-                "ignore": ignore,
-                "prune_dtype": prune_dtype,
-                "prune_device": prune_device,
-                "trust_remote_code": kwargs.get("trust_remote_code"),
-            }
-            folder = ensure_pruned(settings, cache_dir)
-            kwargs.pop("revision", None)  # the cached folder is local
-        self.compression_manifest = read_manifest(folder)
-        if self.compression_manifest["method"] == "gguf":
-            raise ValueError(
-                f"{folder} holds a GGUF quantization manifest; evaluate GGUF files with the lrm-gguf backend"
-            )
-        if any(folder.glob("*.bin")) or any(folder.glob("*.pt")):
-            logger.warning("%s holds pickle files; they are ignored (safetensors only)", folder)
-        kwargs["use_safetensors"] = True
-        super().__init__(pretrained=str(folder), **kwargs)
-        self.compression_summary = self._measure(folder)
+@functools.cache
+def hf_backend_arg_names() -> frozenset[str]:
+    """The keyword arguments of lm-eval's ``HFLM.__init__``, read from its source (importing
+    it would import torch and transformers: seconds). Empty if the source cannot be read."""
+    try:
+        spec = importlib.util.find_spec("lm_eval.models.huggingface")
+        if spec is None or spec.origin is None:
+            return frozenset()
+        tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+    except (ImportError, OSError, SyntaxError, ValueError):
+        return frozenset()
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == "HFLM":
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef) and item.name == "__init__":
+                    args = item.args
+                    return frozenset(a.arg for a in [*args.args, *args.kwonlyargs] if a.arg != "self")
+    return frozenset()
 
-    def _measure(self, folder: Path) -> dict[str, Any]:
-        from compressors.manifest import measure_model_sparsity
 
-        manifest = self.compression_manifest
-        recorded = manifest.get("sparsity") or {}
-        ignore = tuple((manifest.get("settings") or {}).get("ignore") or ())
-        measured = measure_model_sparsity(self.model, ignore)
-        summary = {
-            "folder": str(folder),
-            "method": manifest["method"],
-            "source_model": manifest["source_model"],
-            "target_sparsity": recorded.get("target"),
-            "pattern": recorded.get("pattern"),
-            "recorded_sparsity": recorded.get("achieved"),
-            "measured_sparsity": measured["achieved"],
-            "measured_sparsity_all_parameters": measured["achieved_all_parameters"],
-            "measured_per_layer": measured["per_layer"],
-            "calibration": manifest.get("calibration"),
-        }
-        if (
-            recorded.get("achieved") is not None
-            and abs(measured["achieved"] - recorded["achieved"]) > SPARSITY_MISMATCH
-        ):
-            logger.warning(
-                "%s: measured sparsity %.6f differs from the manifest's %.6f (weights changed "
-                "after pruning, or loaded in a dtype that rounds small weights to zero)",
-                folder,
-                measured["achieved"],
-                recorded["achieved"],
-            )
-        logger.info(
-            "lrm-pruned: %s (%s), measured sparsity %.4f (target %s)",
-            folder,
-            manifest["method"],
-            measured["achieved"],
-            recorded.get("target"),
+def validate_model_args(model_args: dict[str, Any]) -> None:
+    """Check ``--model_args`` for lrm-pruned before anything loads (see lrm_backends.validate):
+    unknown keys (with a suggestion), types, the method, the pattern, and that a pruned
+    folder exists and carries its compression.json."""
+    from compressors.masks import make_target, parse_pattern
+    from lrm_backends.validate import ValidationError, check_value
+
+    pretrained = model_args.get("pretrained")
+    if not pretrained:
+        raise ValidationError(
+            "--model_args: the lrm-pruned backend needs pretrained=FOLDER (written by 'lrm compress') "
+            "or pretrained=MODEL with method=sparsegpt|wanda|magnitude and sparsity=..., and none was "
+            "given. Pass e.g. --model_args pretrained=./pruned-50."
         )
-        return summary
+    hf_args = hf_backend_arg_names()
+    known = set(ARG_TYPES) | hf_args | FROM_PRETRAINED_KWARGS
+    for key, value in model_args.items():
+        if key in ARG_TYPES:
+            check_value("lrm-pruned", key, value, ARG_TYPES[key])
+        elif hf_args and key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ValidationError(
+                f"--model_args {key}={value}: the lrm-pruned backend has no argument {key!r}.{hint} "
+                f"It takes lm-eval's hf arguments plus: {', '.join(ARG_TYPES)}. Remove it or correct "
+                "the name."
+            )
+    for key in _POSITIVE:
+        value = model_args.get(key)
+        if value is not None and value < 1:
+            raise ValidationError(f"--model_args {key}={value}: expected a positive integer. Pass e.g. {key}=128.")
+    method = model_args.get("method")
+    pattern = model_args.get("pattern")
+    if pattern is not None:
+        try:
+            parse_pattern(str(pattern))
+            make_target(model_args.get("sparsity"), str(pattern))
+        except ValueError as exc:
+            raise ValidationError(f"--model_args pattern={pattern}: {exc}") from None
+    if method is not None:
+        if model_args.get("sparsity") is None and pattern is None:
+            raise ValidationError(
+                f"--model_args method={method}: pruning on the fly needs sparsity=FRACTION or "
+                "pattern=N:M. Pass e.g. sparsity=0.5."
+            )
+        return
+    given = [k for k in _PRUNING_ONLY if model_args.get(k) is not None]
+    if given:
+        key = given[0]
+        raise ValidationError(
+            f"--model_args {key}={model_args[key]}: given without method=...; add "
+            "method=sparsegpt|wanda|magnitude to prune on the fly, or drop it to load a pruned folder."
+        )
+    _check_pruned_folder(str(pretrained))
 
-    def get_model_info(self) -> dict[str, Any]:
-        info = super().get_model_info()
-        info["compression"] = self.compression_summary
-        return info
+
+def _check_pruned_folder(pretrained: str) -> None:
+    from compressors.checkpoints import pickled_only_message, pickled_weights_only
+    from compressors.manifest import read_manifest
+    from lrm_backends.validate import ValidationError
+
+    folder = Path(pretrained).expanduser()
+    if not folder.is_dir():
+        raise ValidationError(
+            f"--model_args pretrained={pretrained}: no such folder. lrm-pruned loads a folder written "
+            "by 'lrm compress'; to prune a model on the fly, add method=sparsegpt|wanda|magnitude and "
+            "sparsity=FRACTION."
+        )
+    try:
+        manifest = read_manifest(folder)
+    except FileNotFoundError:
+        raise ValidationError(
+            f"--model_args pretrained={pretrained}: the folder has no compression.json, so 'lrm "
+            "compress' did not write it. Evaluate an unpruned model with --model hf, or add "
+            "method=sparsegpt|wanda|magnitude and sparsity=FRACTION to prune it on the fly."
+        ) from None
+    except ValueError as exc:
+        raise ValidationError(f"--model_args pretrained={pretrained}: {exc}") from None
+    if manifest["method"] == "gguf":
+        raise ValidationError(
+            f"--model_args pretrained={pretrained}: the folder holds a GGUF quantization; evaluate "
+            "GGUF files with --model lrm-gguf."
+        )
+    if pickled := pickled_weights_only(folder):
+        raise ValidationError(f"--model_args pretrained={pretrained}: {pickled_only_message(pretrained, pickled)}.")
+
+
+def _build() -> type:
+    from lm_eval.models.huggingface import HFLM
+
+    from compressors.checkpoints import pickled_only_message, pickled_weights_only
+
+    class PrunedLM(HFLM):
+        """lm-eval's ``HFLM`` on a pruned checkpoint, reporting its measured sparsity."""
+
+        def __init__(
+            self,
+            pretrained: str,
+            method: str | None = None,
+            sparsity: float | None = None,
+            pattern: str | None = None,
+            calib: str | None = None,
+            calib_samples: int | None = None,
+            calib_seqlen: int | None = None,
+            seed: int | None = None,
+            blocksize: int | None = None,
+            percdamp: float | None = None,
+            sequential: bool = True,
+            ignore: str | None = None,
+            prune_dtype: str | None = None,
+            prune_device: str | None = None,
+            cache_dir: str | None = None,
+            **kwargs: Any,
+        ) -> None:
+            from compressors.manifest import read_manifest
+
+            if not isinstance(pretrained, str):
+                raise TypeError("lrm-pruned needs pretrained=PATH_OR_HUB_ID, not a model object")
+            if method is None:
+                for name, value in (("sparsity", sparsity), ("pattern", pattern), ("calib", calib)):
+                    if value is not None:
+                        raise ValueError(
+                            f"{name}={value} given without method=...; add method=sparsegpt|wanda|"
+                            "magnitude to prune on the fly, or drop it to load a pruned folder"
+                        )
+                folder = Path(pretrained)
+                if not folder.is_dir():
+                    raise FileNotFoundError(
+                        f"pretrained={pretrained} is not a folder; lrm-pruned loads a folder "
+                        "written by 'lrm compress', or prunes on the fly with method=..."
+                    )
+            else:
+                settings = {
+                    "pretrained": pretrained,
+                    "revision": kwargs.get("revision"),
+                    "gguf_file": kwargs.pop("gguf_file", None),
+                    "method": method,
+                    "sparsity": sparsity,
+                    "pattern": pattern,
+                    "calib": calib,
+                    "calib_samples": calib_samples,
+                    "calib_seqlen": calib_seqlen,
+                    "seed": seed,
+                    "blocksize": blocksize,
+                    "percdamp": percdamp,
+                    "sequential": sequential,
+                    "ignore": ignore,
+                    "prune_dtype": prune_dtype,
+                    "prune_device": prune_device,
+                    "trust_remote_code": kwargs.get("trust_remote_code"),
+                }
+                folder = ensure_pruned(settings, cache_dir)
+                kwargs.pop("revision", None)  # the cached folder is local
+            self.compression_manifest = read_manifest(folder)
+            if self.compression_manifest["method"] == "gguf":
+                raise ValueError(
+                    f"{folder} holds a GGUF quantization manifest; evaluate GGUF files with the lrm-gguf backend"
+                )
+            if pickled := pickled_weights_only(folder):
+                raise ValueError(pickled_only_message(folder, pickled))
+            kwargs["use_safetensors"] = True
+            super().__init__(pretrained=str(folder), **kwargs)
+            self.compression_summary = self._measure(folder)
+
+        def _measure(self, folder: Path) -> dict[str, Any]:
+            from compressors.manifest import measure_model_sparsity
+
+            manifest = self.compression_manifest
+            recorded = manifest.get("sparsity") or {}
+            ignore = tuple((manifest.get("settings") or {}).get("ignore") or ())
+            measured = measure_model_sparsity(self.model, ignore)
+            summary = {
+                "folder": str(folder),
+                "method": manifest["method"],
+                "source_model": manifest["source_model"],
+                "target_sparsity": recorded.get("target"),
+                "pattern": recorded.get("pattern"),
+                "recorded_sparsity": recorded.get("achieved"),
+                "measured_sparsity": measured["achieved"],
+                "measured_sparsity_all_parameters": measured["achieved_all_parameters"],
+                "measured_per_layer": measured["per_layer"],
+                "calibration": manifest.get("calibration"),
+            }
+            if (
+                recorded.get("achieved") is not None
+                and abs(measured["achieved"] - recorded["achieved"]) > SPARSITY_MISMATCH
+            ):
+                logger.warning(
+                    "%s: measured sparsity %.6f differs from the manifest's %.6f (weights changed "
+                    "after pruning, or loaded in a dtype that rounds small weights to zero)",
+                    folder,
+                    measured["achieved"],
+                    recorded["achieved"],
+                )
+            logger.info(
+                "lrm-pruned: %s (%s), measured sparsity %.4f (target %s)",
+                folder,
+                manifest["method"],
+                measured["achieved"],
+                recorded.get("target"),
+            )
+            return summary
+
+        def get_model_info(self) -> dict[str, Any]:
+            info = super().get_model_info()
+            info["compression"] = self.compression_summary
+            return info
+
+    PrunedLM.__module__ = __name__
+    PrunedLM.__qualname__ = "PrunedLM"
+    return PrunedLM
+
+
+_build_lock = threading.Lock()
+_class: type | None = None
+
+
+def __getattr__(name: str) -> Any:
+    """``PrunedLM`` is built (and lm-eval's ``hf`` backend, with torch, imported) on first access."""
+    global _class
+    if name == "PrunedLM":
+        with _build_lock:
+            if _class is None:
+                _class = _build()
+        return _class
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,6 +12,8 @@ message that names the bad value, says what was expected and how to fix it:
   define ``validate_model_args(model_args: dict) -> None`` (cheap: no model loading, no
   heavy imports) raising ``ValueError`` with such a message; otherwise the backend
   class's ``__init__`` signature and type hints are checked;
+- a local checkpoint folder with only pickled weights, for lrm-pruned and (under
+  ``lrm eval``'s safetensors-only policy) lm-eval's hf backend;
 - ``--tasks``: an unknown task, group or tag, with suggestions;
 - ``$LRM_DATA_DIR`` (or ``data_dir`` in ``--metadata``): the files our tasks in the run
   need, missing or lacking fields; an ``ids`` list that does not exist;
@@ -182,6 +184,7 @@ def check_model_args(model: str, model_args: dict[str, Any]) -> None:
     """Keys, types and values of ``--model_args`` for one of lrm-bench's backends."""
     target = _our_backend_target(model)
     if target is None:
+        _check_hf_safetensors(model, model_args)
         return  # lm-eval's own backends check their arguments themselves
     for key in SPARSITY_KEYS:  # before importing the backend: some import torch
         if key in model_args:
@@ -209,6 +212,23 @@ def check_model_args(model: str, model_args: dict[str, Any]) -> None:
     extra = _EXTRA_CHECKS.get(model)
     if extra is not None:
         extra(model_args)
+
+
+def _check_hf_safetensors(model: str, model_args: dict[str, Any]) -> None:
+    """lm-eval's hf backend under the safetensors-only policy (``lrm eval``): a local
+    folder with only pickled weights fails now, not after lm-eval has set up."""
+    from lrm_backends.lmeval_glue import safetensors_only
+
+    if safetensors_only(model, dict(model_args)).get("use_safetensors") is not True:
+        return  # not the hf backend, the policy is off, or use_safetensors=False was passed
+    from compressors.checkpoints import pickled_only_message, pickled_weights_only
+
+    pretrained = model_args.get("pretrained")
+    if isinstance(pretrained, str) and (pickled := pickled_weights_only(pretrained)):
+        raise ValidationError(
+            f"--model_args pretrained={pretrained}: {pickled_only_message(pretrained, pickled)}; or pass "
+            "use_safetensors=False to load it anyway."
+        )
 
 
 def _check_fraction(key: str, value: Any) -> None:

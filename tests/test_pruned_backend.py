@@ -169,3 +169,27 @@ def test_a_tasks_own_prompts_calibrate(task_dir, tiny_hf_dir):
     tokenizer = AutoTokenizer.from_pretrained(tiny_hf_dir)
     data = build_calibration(CalibrationSpec("task:lrm_pruned_smoke", 2, 4), tokenizer, texts=prompts)
     assert data.input_ids.shape == (2, 4) and data.describe()["kind"] == "task"
+
+
+def test_a_source_with_only_pickled_weights_is_never_unpickled(tmp_path, tiny_hf_dir, monkeypatch):
+    """Pruning on the fly (and lrm compress) load the model to prune from safetensors only."""
+    import torch
+    from safetensors.torch import load_file
+
+    from lrm_backends.pruned import ensure_pruned
+
+    source = tmp_path / "pickled-source"
+    source.mkdir()
+    for f in tiny_hf_dir.iterdir():
+        if f.name != "model.safetensors":
+            (source / f.name).write_bytes(f.read_bytes())
+    torch.save(load_file(tiny_hf_dir / "model.safetensors"), source / "pytorch_model.bin")
+
+    def refuse(*_a, **_k):
+        raise AssertionError("a checkpoint was unpickled")
+
+    monkeypatch.setattr(torch, "load", refuse)
+    settings = {"pretrained": str(source), "method": "magnitude", "sparsity": 0.5}
+    with pytest.raises(ValueError, match=r"only as pickles \(pytorch_model.bin\).*safetensors only"):
+        ensure_pruned(settings, tmp_path / "cache")
+    assert not any((tmp_path / "cache").glob("*/model.safetensors"))

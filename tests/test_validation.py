@@ -163,6 +163,49 @@ CASES: dict[str, Callable[[Path], Case]] = {
         model="lrm-vllm", model_args="pretrained=./checkpoints/pruned-50",
         message="--model_args pretrained=./checkpoints/pruned-50: no such folder. Pass an existing local "
                 "checkpoint folder or a Hugging Face model name."),
+    "lrm-pruned unknown key": lambda tmp: Case(
+        model="lrm-pruned", model_args="pretrained=org/model,method=sparsegpt,sparsty=0.5",
+        message="--model_args sparsty=0.5: the lrm-pruned backend has no argument 'sparsty'. Did you mean "
+                "'sparsity'? It takes lm-eval's hf arguments plus: pretrained, method, sparsity, pattern, "
+                "calib, calib_samples, calib_seqlen, seed, blocksize, percdamp, sequential, ignore, "
+                "prune_dtype, prune_device, cache_dir. Remove it or correct the name."),
+    "lrm-pruned unknown method": lambda tmp: Case(
+        model="lrm-pruned", model_args="pretrained=org/model,method=sparsgpt,sparsity=0.5",
+        message="--model_args method=sparsgpt: the lrm-pruned backend expects method to be one of "
+                "'sparsegpt', 'wanda', 'magnitude'. Pass e.g. method=sparsegpt."),
+    "lrm-pruned wrong type": lambda tmp: Case(
+        model="lrm-pruned", model_args="pretrained=org/model,method=wanda,sparsity=0.5,calib_samples=many",
+        message="--model_args calib_samples=many: the lrm-pruned backend expects calib_samples to be an "
+                "integer. Pass e.g. calib_samples=1."),
+    "lrm-pruned sparsity": lambda tmp: Case(
+        model="lrm-pruned", model_args="pretrained=org/model,method=wanda,sparsity=50",
+        message="--model_args sparsity=50: expected the fraction of weights pruned, a number strictly "
+                "between 0 and 1. Pass e.g. sparsity=0.5 for 50%."),
+    "lrm-pruned pattern": lambda tmp: Case(
+        model="lrm-pruned", model_args="pretrained=org/model,method=sparsegpt,pattern=4:2",
+        message="--model_args pattern=4:2: sparsity pattern '4:2' needs 0 < N < M (N nonzeros out of every "
+                "M); use e.g. '2:4' or '4:8'"),
+    "lrm-pruned no sparsity": lambda tmp: Case(
+        model="lrm-pruned", model_args="pretrained=org/model,method=magnitude",
+        message="--model_args method=magnitude: pruning on the fly needs sparsity=FRACTION or pattern=N:M. "
+                "Pass e.g. sparsity=0.5."),
+    "lrm-pruned missing folder": lambda tmp: Case(
+        model="lrm-pruned", model_args=f"pretrained={tmp}/pruned-50",
+        message=f"--model_args pretrained={tmp}/pruned-50: no such folder. lrm-pruned loads a folder written "
+                "by 'lrm compress'; to prune a model on the fly, add method=sparsegpt|wanda|magnitude and "
+                "sparsity=FRACTION."),
+    "lrm-pruned folder without manifest": lambda tmp: Case(
+        model="lrm-pruned", model_args=f"pretrained={tmp}",
+        message=f"--model_args pretrained={tmp}: the folder has no compression.json, so 'lrm compress' did "
+                "not write it. Evaluate an unpruned model with --model hf, or add "
+                "method=sparsegpt|wanda|magnitude and sparsity=FRACTION to prune it on the fly."),
+    "hf checkpoint with only pickled weights": lambda tmp: Case(
+        model="hf", model_args=f"pretrained={_pickled(tmp)}", env={"LRM_SAFETENSORS_ONLY": "1"},
+        message=f"--model_args pretrained={tmp}/old-model: {tmp}/old-model holds its weights only as pickles "
+                "(pytorch_model.bin), and lrm-bench loads checkpoints from safetensors only (a pickle can run "
+                "code when loaded). Convert it once where you trust the file (load it with transformers, then "
+                "save_pretrained), or use a revision that ships model.safetensors; or pass "
+                "use_safetensors=False to load it anyway."),
     "data file missing": lambda tmp: Case(
         tasks="lrm_compression", env={"LRM_DATA_DIR": str(_data_dir(tmp, skip="folio.jsonl"))},
         message=f"LRM_DATA_DIR={tmp}/data is set but {tmp}/data/folio.jsonl does not exist. Put the folio "
@@ -214,6 +257,14 @@ def _data_dir(tmp: Path, skip: str | None = None, aime: str | None = None) -> Pa
             (folder / f.name).write_bytes(f.read_bytes())
     if aime is not None:
         (folder / "aime24.jsonl").write_text(aime + "\n")
+    return folder
+
+
+def _pickled(tmp: Path) -> Path:
+    folder = tmp / "old-model"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"model_type": "llama"}')
+    (folder / "pytorch_model.bin").write_bytes(b"never unpickled")
     return folder
 
 
@@ -309,3 +360,31 @@ def test_lm_eval_index_is_built_once_and_kept(tmp_path):
     start = time.perf_counter()
     assert validate.lm_eval_task_names() == names
     assert time.perf_counter() - start < LIMIT_S
+
+
+def test_plain_lm_eval_keeps_its_own_hf_behaviour(tmp_path, monkeypatch):
+    """Without lrm eval's policy (LRM_SAFETENSORS_ONLY unset) lm-eval's hf backend decides."""
+    monkeypatch.delenv("LRM_SAFETENSORS_ONLY", raising=False)
+    validate.check_model_args("hf", {"pretrained": str(_pickled(tmp_path))})
+    monkeypatch.setenv("LRM_SAFETENSORS_ONLY", "1")
+    validate.check_model_args("hf", {"pretrained": str(tmp_path / "old-model"), "use_safetensors": False})
+    with pytest.raises(ValidationError, match="only as pickles"):
+        validate.check_model_args("hf", {"pretrained": str(tmp_path / "old-model")})
+
+
+def test_lrm_pruned_checks_import_neither_torch_nor_the_hf_backend(tmp_path):
+    """validate_model_args reads lm-eval's hf arguments from its source: milliseconds."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from lrm_backends import validate\n"
+        "validate.check_model_args('lrm-pruned', {'pretrained': 'org/m', 'method': 'sparsegpt', "
+        "'sparsity': 0.5, 'batch_size': 8, 'attn_implementation': 'sdpa'})\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'lm_eval.models.huggingface') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert out.stdout.strip() == "[]"
+    from lrm_backends.pruned import hf_backend_arg_names
+
+    assert {"pretrained", "batch_size", "dtype", "device", "max_length", "think_end_token"} <= hf_backend_arg_names()
