@@ -32,7 +32,10 @@ the ties broken the other way in one weight per 128-column block, or with the
 Hessian summed in another order, moves the 50% SparseGPT perplexity of this model by
 about 1%. ``--seeds`` repeats every run on other calibration draws (seed N: another 64
 windows of the same articles; the held-out windows stay the same) and compares the
-means, with their seed-to-seed spread.
+means, with their seed-to-seed spread. ``--jitter N`` measures that noise floor in the same
+run: our SparseGPT N more times on each seed's calibration with the Hessian perturbed by
+float32-level noise (``JITTER`` x its mean diagonal, symmetric; seeds 1..N), which moves
+nothing but rounding.
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ RSS_SAMPLE_S = 0.02
 LLMC_REQUIREMENTS = ["torch==2.13.0", "transformers>=5.15,<=5.17", "llmcompressor==0.14.0.1"]
 PPL_TOLERANCE = 0.01  # issue: within 1% of llm-compressor's perplexity
 WALL_TARGET, WALL_AIM = 1.0, 0.7
+JITTER = 1e-7  # relative size of the --jitter perturbation of each Hessian (float32 eps: 1.2e-7)
 
 # name -> (implementation, method, pattern); sparsity is 50% throughout
 RUNS: dict[str, tuple[str, str, str | None]] = {
@@ -208,6 +212,23 @@ def linear_sparsity(model) -> float:
     return zeros / total
 
 
+def jitter_hessians(seed: int) -> None:
+    """Perturb every Hessian our SparseGPT prepares by float32-level symmetric noise."""
+    import torch
+
+    import compressors.orchestrate as orchestrate
+
+    generator = torch.Generator().manual_seed(seed)
+    prepare = orchestrate.prepare_hessian
+
+    def jittered(hessian, percdamp):
+        noise = torch.randn(hessian.shape, generator=generator, dtype=hessian.dtype)
+        noise = (noise + noise.t()) / 2
+        return prepare(hessian + JITTER * hessian.diagonal().mean() * noise, percdamp)
+
+    orchestrate.prepare_hessian = jittered
+
+
 def prune_ours(model, calib, method: str, pattern: str | None, tokens_per_batch: int | None = None) -> dict:
     sys.path.insert(0, str(REPO))
     from compressors.masks import make_target
@@ -257,6 +278,9 @@ def worker(spec: dict) -> dict:
     result: dict = {"rss_before_gb": RssSampler.current() / 1e9}
     embed = model.model.embed_tokens.weight
     fingerprint = (int((embed == 0).sum()), float(embed.double().abs().sum()))
+    if spec.get("jitter"):
+        sys.path.insert(0, str(REPO))
+        jitter_hessians(spec["jitter"])
     if spec["method"] != "dense":
         prune = prune_ours if spec["impl"] == "ours" else prune_llmc
         cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -283,12 +307,13 @@ def worker(spec: dict) -> dict:
 
 
 def run_one(
-    name: str, python: str, model_dir: Path, data: Path, threads: int, tokens_per_batch: int | None = None
+    name: str, python: str, model_dir: Path, data: Path, threads: int, tokens_per_batch: int | None = None,
+    jitter: int = 0,
 ) -> dict:
     impl, method, pattern = RUNS[name]
     spec = dict(
         impl=impl, method=method, pattern=pattern, model_dir=str(model_dir), data=str(data), threads=threads,
-        tokens_per_batch=tokens_per_batch,
+        tokens_per_batch=tokens_per_batch, jitter=jitter,
     )  # fmt: skip
     env = {
         **os.environ,
@@ -315,7 +340,7 @@ def table(results: dict[str, dict]) -> str:
     columns += [("prune_peak_rss_gb", ".2f"), ("sparsity", ".4f")]
     head = "| run | ppl | wall s | cpu s | peak RSS GB | prune peak RSS GB | sparsity |\n"
     rows = [head + "|---" * (len(columns) + 1) + "|"]
-    for name in ORDER:
+    for name in [*ORDER, *sorted(n for n in results if n not in ORDER)]:
         r = results.get(name)
         if r:
             cells = [format(r[k], fmt) if r.get(k) is not None else "-" for k, fmt in columns]
@@ -362,8 +387,23 @@ def seed_lines(by_seed: dict[int, dict[str, dict]]) -> list[str]:
     return lines
 
 
+def jitter_line(results: dict[str, dict]) -> list[str]:
+    """Our SparseGPT's perplexity spread under float-level Hessian noise (the noise floor)."""
+    import statistics
+
+    runs = [results["sparsegpt"]["ppl"]] if "sparsegpt" in results else []
+    runs += [r["ppl"] for n, r in results.items() if n.startswith("sparsegpt~")]
+    if len(runs) < 2:
+        return []
+    mean = statistics.fmean(runs)
+    return [
+        f"noise floor: our SparseGPT 50% over {len(runs)} runs differing only by float-level Hessian noise: "
+        f"ppl {min(runs):.2f}..{max(runs):.2f}, sd {statistics.stdev(runs) / mean:.2%} of the mean {mean:.2f}"
+    ]
+
+
 def verdicts(results: dict[str, dict]) -> list[str]:
-    lines = []
+    lines = jitter_line(results)
     for ours, ref in (
         ("sparsegpt", "llmc-sparsegpt"),
         ("sparsegpt-2:4", "llmc-sparsegpt-2:4"),
@@ -400,6 +440,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--seeds", default=str(SEED),
         help="comma-separated calibration seeds (each draws other windows); several: means and spread",
+    )  # fmt: skip
+    p.add_argument(
+        "--jitter", type=int, default=0,
+        help="also run our SparseGPT N times per seed with float-level Hessian noise (the noise floor)",
     )  # fmt: skip
     p.add_argument(
         "--tokens-per-batch",
@@ -453,6 +497,14 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
             if args.json:  # after every run: a crash keeps what is done
+                write_json(args.json, by_seed)
+        for k in range(1, args.jitter + 1):
+            r = results[f"sparsegpt~{k}"] = {
+                **run_one("sparsegpt", sys.executable, model_dir, data, args.threads, args.tokens_per_batch, k),
+                "name": f"sparsegpt~{k}",
+            }
+            print(f"sparsegpt with Hessian jitter {k} (seed {seed}): ppl {r['ppl']:.2f}", flush=True)
+            if args.json:
                 write_json(args.json, by_seed)
     for seed, results in by_seed.items():
         print(f"\nseed {seed}")
