@@ -34,9 +34,10 @@ import json
 import logging
 import os
 import re
-import threading
 from pathlib import Path
 from typing import Any, Literal
+
+from lrm_backends.lazy import LazyClass
 
 logger = logging.getLogger(__name__)
 
@@ -393,21 +394,10 @@ def _build() -> type:
             info["compression"] = self.compression_summary
             return info
 
-    PrunedLM.__module__ = __name__
-    PrunedLM.__qualname__ = "PrunedLM"
     return PrunedLM
 
 
-_build_lock = threading.Lock()
-_class: type | None = None
 
 
-def __getattr__(name: str) -> Any:
-    """``PrunedLM`` is built (and lm-eval's ``hf`` backend, with torch, imported) on first access."""
-    global _class
-    if name == "PrunedLM":
-        with _build_lock:
-            if _class is None:
-                _class = _build()
-        return _class
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+_lazy = LazyClass(__name__, "PrunedLM", _build)
+__getattr__ = _lazy.module_getattr  # PrunedLM is built on first access

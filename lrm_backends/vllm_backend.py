@@ -40,6 +40,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any, Literal
 
+from lrm_backends.lazy import LazyClass
 from lrm_tasks.text import Generation
 
 DEFAULT_CHUNK_SIZE = 128  # requests per LLM.generate call: a crash loses at most this many
@@ -78,9 +79,7 @@ ARG_TYPES: dict[str, Any] = {
     "chunk_size": int,
 }
 
-_build_lock = threading.Lock()
 _engine_lock = threading.Lock()
-_class: type | None = None
 
 
 def _vllm_base() -> type:
@@ -184,20 +183,11 @@ def _build() -> type:
             bar.close()
             return results
 
-    VLLMBackend.__module__ = __name__
-    VLLMBackend.__qualname__ = "VLLMBackend"
     return VLLMBackend
 
 
-def __getattr__(name: str) -> Any:
-    """``VLLMBackend`` is built (and vllm imported) on first access."""
-    global _class
-    if name == "VLLMBackend":
-        with _build_lock:
-            if _class is None:
-                _class = _build()
-        return _class
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+_lazy = LazyClass(__name__, "VLLMBackend", _build)
+__getattr__ = _lazy.module_getattr  # VLLMBackend is built on first access
 
 
 def validate_model_args(model_args: dict[str, Any]) -> None:

@@ -29,7 +29,7 @@ def _forget_vllm() -> None:
     for name in [m for m in sys.modules if m == "vllm" or m.startswith("vllm.")]:
         del sys.modules[name]
     sys.modules.pop("lm_eval.models.vllm_causallms", None)
-    vllm_backend._class = None
+    vllm_backend._lazy.forget()
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +85,7 @@ class RecordingHook(CacheHook):
 def test_without_vllm_the_module_imports_and_the_class_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "vllm", None)  # `import vllm` fails
     monkeypatch.setitem(sys.modules, "lm_eval.models.vllm_causallms", None)
-    monkeypatch.setattr(vllm_backend, "_class", None)
+    vllm_backend._lazy.forget()
     assert callable(vllm_backend.validate_model_args)
     with pytest.raises(ImportError) as err:
         vllm_backend.VLLMBackend  # noqa: B018
