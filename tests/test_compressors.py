@@ -359,8 +359,8 @@ def test_sparsegpt_has_the_lowest_layer_reconstruction_error(pattern, tiny_llama
         )
         total = 0.0
         for name, x in inputs.items():
-            w = layer.get_submodule(name).weight
-            w_pruned = model.model.layers[0].get_submodule(name).weight
+            w = layer.get_submodule(name).weight.detach()
+            w_pruned = model.model.layers[0].get_submodule(name).weight.detach()
             total += float((x @ (w - w_pruned).T).square().sum())
         errors[method] = total**0.5
     assert errors["sparsegpt"] < errors["wanda"], errors
