@@ -120,7 +120,8 @@ class Settings:
     chunk_size: int = DEFAULT_CHUNK_SIZE
 
 
-def _truthy(value: Any) -> bool:
+def truthy(value: Any) -> bool:
+    """A flag as a user writes it in JSON or the environment (true/1/yes/on)."""
     return value is True or str(value).strip().lower() in _TRUE
 
 
@@ -132,7 +133,7 @@ def settings_from(metadata: dict[str, Any] | None) -> Settings:
     chunk = os.environ.get(CHUNK_ENV, "")
     return Settings(
         cache_dir=Path(str(raw_dir)).expanduser() if raw_dir else None,
-        strict=_truthy(strict),
+        strict=truthy(strict),
         chunk_size=int(chunk) if chunk.strip().isdigit() and int(chunk) > 0 else DEFAULT_CHUNK_SIZE,
     )
 

@@ -97,7 +97,9 @@ def safetensors_only(model: object, model_args: object) -> object:
     """
     import os
 
-    if model not in HF_BACKENDS or os.environ.get(SAFETENSORS_ONLY_ENV, "").lower() not in ("1", "true", "yes", "on"):
+    from lrm_backends.cache import truthy
+
+    if model not in HF_BACKENDS or not truthy(os.environ.get(SAFETENSORS_ONLY_ENV, "")):
         return model_args
     if isinstance(model_args, dict):
         return model_args if "use_safetensors" in model_args else {**model_args, "use_safetensors": True}
