@@ -51,16 +51,20 @@ def _normalize(name: str) -> str:
     return name.strip().upper().replace("-", "_")
 
 
+def _lookup(name: str, table: dict[str, int], kind: str) -> int:
+    key = _normalize(name)
+    if key not in table:
+        raise ValueError(f"unknown {kind} {name!r}; expected one of {', '.join(table)}")
+    return table[key]
+
+
 def resolve_ftype(name: str) -> int:
     """The ``llama_ftype`` value of a type name (case-insensitive).
 
     >>> resolve_ftype("q4_k_m")
     15
     """
-    key = _normalize(name)
-    if key not in FTYPES:
-        raise ValueError(f"unknown GGUF type {name!r}; expected one of {', '.join(FTYPES)}")
-    return FTYPES[key]
+    return _lookup(name, FTYPES, "GGUF type")
 
 
 def resolve_ggml_type(name: str) -> int:
@@ -69,10 +73,7 @@ def resolve_ggml_type(name: str) -> int:
     >>> resolve_ggml_type("q8_0")
     8
     """
-    key = _normalize(name)
-    if key not in GGML_TYPES:
-        raise ValueError(f"unknown tensor type {name!r}; expected one of {', '.join(GGML_TYPES)}")
-    return GGML_TYPES[key]
+    return _lookup(name, GGML_TYPES, "tensor type")
 
 
 def parse_tensor_type(spec: str) -> tuple[str, str]:
