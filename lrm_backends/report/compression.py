@@ -91,15 +91,26 @@ class Compression:
             return text + (f" ({self.pattern})" if self.pattern and self.pattern != "unstructured" else "")
         if self.kind == BITS:
             name = self.quant_type or self.method or "quantized"
-            return name + (f" ({self.bits_per_weight:g} bpw)" if self.bits_per_weight is not None else "")
+            return name + (f" ({_round(self.bits_per_weight, 2)} bpw)" if self.bits_per_weight is not None else "")
         return "none"
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "level": self.level, "description": self.describe()}
 
 
+def _round(value: float, digits: int) -> str:
+    """A number for people: ``digits`` decimals at most, no trailing zeros (the exact
+    value stays in report.json and the CSVs).
+
+    >>> _round(6.16547, 2), _round(30.0001, 1), _round(8.5, 2)
+    ('6.17', '30', '8.5')
+    """
+    return f"{round(value, digits):g}"
+
+
 def _pct(value: float | None) -> str:
-    return "?%" if value is None else f"{100 * value:g}%"
+    """A fraction as a rounded percent: 0.300001 -> "30%", 0.4937 -> "49.4%"."""
+    return "?%" if value is None else f"{_round(100 * value, 1)}%"
 
 
 def model_basename(name: str) -> str:

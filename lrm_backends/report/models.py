@@ -12,6 +12,7 @@ from pathlib import PurePosixPath
 
 from lrm_backends.report.compression import BITS, Compression, from_manifest, from_name, model_basename
 from lrm_backends.report.loading import RESULTS, Responses, Run, Warn
+from lrm_backends.report.precision import Precision, base_precision
 
 
 @dataclass
@@ -38,6 +39,9 @@ class Model:
     runs: list[Run]
     compression: Compression
     tasks: dict[str, PooledTask] = field(default_factory=dict)
+    # An uncompressed model's precision as stored (read from its file where it can be):
+    # where it sits on a bits-per-weight curve.
+    precision: Precision | None = None
 
     @property
     def model_ref(self) -> str:
@@ -90,6 +94,11 @@ def pool_models(runs: list[Run], warn: Warn) -> list[Model]:
                     pt.response_runs += 1
         _check_seeds(model, warn)
         models.append(model)
+    for m in models:
+        if m.compression.kind is None:
+            manifests = [r.manifest for v in models if v.compression.base == m.compression.base
+                         for r in v.runs if r.manifest is not None]
+            m.precision = base_precision(m.model_ref, manifests)
     first_seen: dict[str, int] = {}
     for i, m in enumerate(models):
         first_seen.setdefault(m.compression.base, i)
