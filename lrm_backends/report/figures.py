@@ -50,6 +50,7 @@ MIN_DROP_SPAN = 5.0
 ZERO_DROP = 1e-9
 # Symlog axis: linear between 0 and this many tokens, log beyond (0 stays on the axis).
 SYMLOG_LINTHRESH = 1.0
+ZERO_ROOM = 0.4  # tokens left of 0 on a symlog axis, so marks at 0 clear the frame
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]  # one per compression method / series
 
 
@@ -348,8 +349,21 @@ def length_distributions(tables: Tables, out: Path, task: str, filt: str = DEFAU
     ax.set_ylim(-0.6, len(rows) - 0.4)
     ax.set_xlabel(data["xlabel"])
     _apply_token_scale(ax, data["xscale"])
+    if data["xscale"] != "linear":  # room right of the longest box (a log axis ends at its max)
+        ax.set_xlim(ax.get_xlim()[0], ax.get_xlim()[1] * 1.15)
     if data["zero_tokens"]:
+        # a box at 0 collapses onto the axis: mark each side's zero-token responses
+        # with a diamond and their count, just right of a little room left of 0
+        lo, hi = ax.get_xlim()
+        ax.set_xlim(-ZERO_ROOM if data["xscale"] == "symlog" else -ZERO_ROOM * hi / 50, hi)
         ax.axvline(0, color="gray", linewidth=0.8, linestyle=":")
+        for i, r in enumerate(rows):
+            for side, offset, color in (("correct", 0.19, CORRECT_COLOR), ("incorrect", -0.19, INCORRECT_COLOR)):
+                n = sum(1 for v in r[side] if v == 0)
+                if n:
+                    ax.plot([0], [i + offset], marker="D", color=color, markersize=6, clip_on=False)
+                    ax.annotate(f"{n} at 0", (0, i + offset), xytext=(6, -3), textcoords="offset points",
+                                fontsize=7, color=color)
     ax.grid(axis="x", alpha=0.3)
     ax.legend([Patch(color=CORRECT_COLOR, alpha=0.75), Patch(color=INCORRECT_COLOR, alpha=0.75)],
               ["correct", "incorrect"], fontsize=8, loc="lower right", bbox_to_anchor=(1.0, 1.0),
@@ -386,10 +400,13 @@ def accuracy_by_length_data(tables: Tables, task: str, filt: str = DEFAULT_FILTE
                 series.append({"model": label, "filter": f, "x": [p[0] for p in pts], "y": [p[1] for p in pts]})
     xs = [x for s in series for x in s["x"]]
     zero = sorted({s["model"] for s in series if 0 in s["x"]})
+    single = list(dict.fromkeys(s["model"] for s in series if len(s["x"]) == 1))
+    notes = ([f"a quantile at 0 tokens: {', '.join(zero)}"] if zero else []) + \
+        ([f"all lengths equal, one quantile: {', '.join(single)}"] if single else [])
     return {"task": task, "filters": filters, "series": series, "xscale": token_scale(xs), "ylim": SCORE_LIMITS,
             "ylabel": score_label(filters),
             "xlabel": f"median length in the quantile (total tokens; {tables.quantile_count} quantiles per model)",
-            "caption": f"a quantile at 0 tokens: {', '.join(zero)}" if zero else ""}
+            "caption": "; ".join(notes)}
 
 
 def accuracy_by_length(tables: Tables, out: Path, colors: dict[str, Any], task: str,
@@ -459,6 +476,8 @@ def compression_curve_data(tables: Tables, base: str, axis: str, filt: str = DEF
     base_name = next((m["base_name"] for m in tables.models if m["base"] == base), base)
     what = "sparsity" if axis == SPARSITY else "bits per weight"
     base_note = ("base included" + (f": {precision}" if precision and axis == BITS else "")) if base_row else "no base run"
+    if len(series_names) == 1:  # one series has no legend suffix: name it in the title
+        base_note = f"{series_names[0]}; {base_note}"
     return {"base": base, "axis": axis, "filters": filters, "series_names": series_names, "score": score,
             "tokens": tokens, "ylim": SCORE_LIMITS, "ylabel": score_label(filters),
             "xlabel": "sparsity (fraction of weights zeroed)" if axis == SPARSITY else "bits per weight",
@@ -545,7 +564,7 @@ def knowledge_vs_reasoning_data(tables: Tables, base: str, filt: str = DEFAULT_F
     none = all(abs(y) <= ZERO_DROP for y in ys)
     return {"base": base, "filters": filters, "bars": bars, "names": names, "ylim": (lo, hi),
             "note": "no difference from the base" if none else "",
-            "title": f"Knowledge vs reasoning: drop from {rows[0]['base']} (positive = lost; "
+            "title": f"Knowledge vs reasoning: drop from {rows[0]['base']}\n(points, positive = lost; "
                      f"{filters[0] if len(filters) == 1 else 'strict solid, flexible hatched'})"}
 
 
@@ -583,7 +602,7 @@ def knowledge_vs_reasoning(tables: Tables, out: Path, base: str, filt: str = DEF
         ax.text(0.5, 0.72, data["note"], ha="center", va="center", transform=ax.transAxes, fontsize=11,
                 color="dimgray")
     ax.set_title(data["title"], fontsize=10)
-    _layout(fig, bottom=0.8 + (_text_width(names, 8) * 0.45 if long else 0.0), top=0.4)
+    _layout(fig, bottom=0.8 + (_text_width(names, 8) * 0.45 if long else 0.0), top=0.6)
     return {"figure": "knowledge_vs_reasoning", "base": base, "filter": filt, "caption": data["note"],
             "path": _save(fig, out / f"knowledge_vs_reasoning_{slug(base)}.png")}
 
