@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import sys
 from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
@@ -188,6 +189,7 @@ class Session:
             return results
         summary = self.resilient.summary()
         results["lrm"] = summary
+        print(cache_line(summary), file=sys.stderr, flush=True)
         if summary["failed_requests"]:
             log.warning(
                 "lrm-bench: %d request(s) failed in the backend and count as no answer (%s); "
@@ -195,6 +197,22 @@ class Session:
                 summary["failed_requests"], ", ".join(f"{t}: {n}" for t, n in summary["failed_by_task"].items()),
             )
         return results
+
+
+def cache_line(summary: dict[str, Any]) -> str:
+    """The run's last console line on where its responses came from.
+
+    >>> cache_line({"responses_generated": 2, "cache": {"folder": "c", "responses_from_cache": 10}})
+    'lrm-bench: 10 responses from the cache, 2 generated (cache: c)'
+    >>> cache_line({"responses_generated": 3})
+    'lrm-bench: 3 responses generated (no --cache: a rerun generates them again)'
+    """
+    generated = summary.get("responses_generated", 0)
+    cache = summary.get("cache")
+    if cache is None:
+        return f"lrm-bench: {generated} responses generated (no --cache: a rerun generates them again)"
+    return (f"lrm-bench: {cache['responses_from_cache']} responses from the cache, {generated} generated "
+            f"(cache: {cache['folder']})")
 
 
 def summarize(agg: dict[str, list]) -> dict[str, Any]:

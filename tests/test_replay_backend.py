@@ -191,3 +191,26 @@ def test_replay_through_lm_eval_scores_like_lrm_tasks_scoring(tmp_path, monkeypa
         assert s["exact_match"] == float(want)
         seen[s["doc"]["doc_key"], s["filter"]] = want
     assert len(seen) == 6 and any(seen.values()) and not all(seen.values())
+
+
+def test_console_says_what_came_from_the_cache(tmp_path):
+    """Issue 16 item 12: the run ends with "N responses from the cache, M generated"."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    path = write_jsonl(tmp_path / "r.jsonl", [
+        {"task": "aime24_lrm", "doc_key": k, "response": "\\boxed{1}"} for k in ("demo-1", "demo-2", "demo-3")])
+    env = {**os.environ, "LRM_DATA_DIR": str(SAMPLES_DIR), "LRM_RECORDS_DIR": str(tmp_path / "records"),
+           "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    lrm = Path(sys.executable).parent / "lrm"
+    cmd = [str(lrm), "eval", "--model", "lrm-replay", "--model_args", f"responses={path}", "--tasks", "aime24_lrm"]
+    lines = []
+    for extra in ([], ["--cache", str(tmp_path / "cache")], ["--cache", str(tmp_path / "cache")]):
+        out = subprocess.run(cmd + extra, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+        assert out.returncode == 0, out.stderr[-2000:]
+        lines.append([ln for ln in out.stderr.splitlines() if re.match(r"lrm-bench: \d+ responses", ln)])
+    assert lines[0] == ["lrm-bench: 3 responses generated (no --cache: a rerun generates them again)"]
+    assert len(lines[1]) == 1 and lines[1][0].startswith("lrm-bench: 0 responses from the cache, 3 generated (cache: ")
+    assert len(lines[2]) == 1 and lines[2][0].startswith("lrm-bench: 3 responses from the cache, 0 generated (cache: ")
