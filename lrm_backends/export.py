@@ -34,10 +34,13 @@ from pathlib import Path
 import yaml
 
 import lrm_tasks
+from lrm_tasks.benchmarks import benchmark_modules
 
-# Bundled into utils.py, in dependency order (each module only imports earlier ones).
+# Bundled into utils.py, in dependency order (each module only imports earlier ones):
+# the shared text helpers, every benchmark module, the benchmark table, then the rest.
 BUNDLE: tuple[str, ...] = (
-    "metrics", "extractors", "scoring", "tokens", "records", "repeats", "data", "prompts", "harness",
+    "metrics", "text", "benchmarks.spec", *(f"benchmarks.{m}" for m in benchmark_modules()), "benchmarks",
+    "scoring", "tokens", "records", "repeats", "data", "harness",
 )
 PACKAGE = "lrm_tasks"
 # Metrics that need lrm-bench's hook (token counts): dropped from exported metric lists.
@@ -64,7 +67,9 @@ def _source_dir() -> Path:
 
 
 def _split_module(name: str) -> _Module:
-    path = _source_dir() / f"{name}.py"
+    path = _source_dir() / f"{name.replace('.', '/')}.py"
+    if not path.is_file():  # a package: its __init__.py
+        path = _source_dir() / name.replace(".", "/") / "__init__.py"
     text = path.read_text(encoding="utf-8")
     tree = ast.parse(text, filename=str(path))
     lines = text.splitlines()
@@ -87,7 +92,7 @@ def _split_module(name: str) -> _Module:
                     f"modules; import the names instead (from {PACKAGE}.<module> import name) so the "
                     "flat utils.py can resolve them"
                 )
-            dep = node.module.split(".")[1]
+            dep = node.module[len(PACKAGE) + 1 :]
             if dep not in BUNDLE[: BUNDLE.index(name)]:
                 raise ExportError(f"{path} imports {node.module}, which is not bundled before {name}")
             aliases += [f"{a.asname} = {a.name}" for a in node.names if a.asname and a.asname != a.name]
@@ -102,7 +107,7 @@ def _split_module(name: str) -> _Module:
             for target in _defined_names(node):
                 defines[target] = segment
     doc = ast.get_docstring(tree) or ""
-    header = [f"# {'=' * 76}", f"# from {PACKAGE}/{name}.py"]
+    header = [f"# {'=' * 76}", f"# from {path.relative_to(_source_dir().parent)}"]
     header += [f"# {line}".rstrip() for line in doc.splitlines()[:3]]
     body = "\n".join(l for j, l in enumerate(lines) if j not in drop).strip("\n")
     return _Module(name, "\n".join(header + aliases) + "\n\n" + body + "\n", imports, defines)
