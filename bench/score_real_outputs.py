@@ -22,9 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from lrm_tasks.scoring import score  # noqa: E402
+from lrm_tasks.scoring import score
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 # How much of each response's end the dump keeps: enough to see the answer and why.

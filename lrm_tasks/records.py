@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from weakref import WeakValueDictionary
 
 from lrm_tasks.tokens import TokenCounter, TokenCounts
 
@@ -25,6 +26,9 @@ class RunContext:
     think_end: str = "</think>"
     max_gen_toks: dict[str, int] = field(default_factory=dict)  # lm-eval task name or benchmark -> budget
     sink: Callable[[dict[str, Any]], None] | None = None
+    # Responses scored in this run, so the strict and flexible filters score each once
+    # (lrm_tasks.harness); entries vanish with the filtered answers that hold them.
+    scored: WeakValueDictionary = field(default_factory=WeakValueDictionary, repr=False, compare=False)
 
 
 _context = RunContext()

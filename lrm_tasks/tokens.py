@@ -110,10 +110,6 @@ class TokenCounter:
     def has_tokenizer(self) -> bool:
         return self._encode is not None
 
-    def count_texts(self, texts: Sequence[str]) -> list[int] | None:
-        """Token counts of plain texts (no special tokens), batched; None without a tokenizer."""
-        return None if self._encode is None else self._encode(list(texts))
-
     def count(
         self, responses: Sequence[str], *, think_end: str = "</think>", max_gen_toks: int | None = None
     ) -> list[TokenCounts]:

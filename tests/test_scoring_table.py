@@ -331,7 +331,7 @@ def test_non_string_response_never_raises(bad: object) -> None:
     assert result.answer_strict is None or isinstance(result.answer_strict, str)
 
 
-@pytest.mark.parametrize("module_name", ["lrm_tasks.scoring", "lrm_tasks.extractors", "lrm_tasks.metrics"])
+@pytest.mark.parametrize("module_name", ["lrm_tasks.scoring", "lrm_tasks.text", "lrm_tasks.benchmarks", "lrm_tasks.benchmarks.spec", "lrm_tasks.benchmarks.aime", "lrm_tasks.benchmarks.bbh_temporal", "lrm_tasks.benchmarks.folio", "lrm_tasks.benchmarks.musique", "lrm_tasks.metrics"])
 def test_module_doctests(module_name: str) -> None:
     import doctest
     import importlib
