@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import pytest
-from test_vllm_backend import _fake_vllm_module, fake_vllm, lrm_vllm_registered  # noqa: F401  (fixtures)
 
 from lrm_backends.cache import ResilientLM
 from lrm_backends.run import failures
@@ -153,40 +152,6 @@ def test_policy_from_metadata_then_environment(monkeypatch):
     assert failures.policy_from({"lrm_max_retries": 0, "lrm_allow_failures": False}) == FailurePolicy(0, 0.0, False)
     with pytest.raises(ValueError, match="lrm_max_retries='many'"):
         failures.policy_from({"lrm_max_retries": "many"})
-
-
-def test_retry_count_reaches_the_results_lrm_block(fake_vllm, tiny_hf_dir, tmp_path, monkeypatch, lrm_vllm_registered):  # noqa: F811
-    from lm_eval.tasks import TaskManager
-
-    import lm_eval
-    from lrm_backends.lmeval_glue import activate
-
-    activate()
-    monkeypatch.setenv("LRM_DATA_DIR", str(SAMPLES))
-    monkeypatch.setenv("LRM_RECORDS_DIR", str(tmp_path / "records"))
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    poison = _first_doc_tokens(tiny_hf_dir)
-    left = {"n": 2}
-
-    def fails_twice(tokens, sp):
-        hit = any(tokens[i:i + len(poison)] == poison for i in range(len(tokens)))
-        if hit and left["n"] > 0:
-            left["n"] -= 1
-            return True
-        return False
-
-    fake_vllm.LLM.fail_when = staticmethod(fails_twice)
-    meta = {"lrm_max_retries": 3}
-    results = lm_eval.simple_evaluate(
-        model="lrm-vllm", model_args=f"pretrained={tiny_hf_dir},max_model_len=512", tasks=["aime24_lrm"],
-        limit=2, gen_kwargs="max_gen_toks=8", task_manager=TaskManager(include_defaults=False, metadata=meta),
-        metadata=meta,
-    )
-    lrm = results["lrm"]
-    assert lrm["failed_requests"] == 0 and lrm["max_retries"] == 3
-    # The first failure is the chunk of two; the second the poisoned request alone; one retry heals it.
-    assert lrm["retries"] == 1 and lrm["recovered_by_retry"] == 1 and left["n"] == 0
-    assert failures.take_outcome() is not None  # noted for the exit status (0: nothing failed)
 
 
 def _first_doc_tokens(tiny_hf_dir: Path) -> list[int]:
