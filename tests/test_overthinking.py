@@ -156,3 +156,16 @@ def test_lm_eval_records_carry_the_measures(tmp_path, tiny_hf_dir, offline_env):
     three = recs["demo-3"]
     assert three["first_answer_tokens"] is None and three["reasoning_after_first_answer"] is None
     assert three["answer_switches"] == 0 and three["looping"] is False
+
+    # lrm report reads the measures back into its overthinking table.
+    lrm = shutil.which("lrm", path=str(Path(sys.executable).parent)) or "lrm"
+    rep = subprocess.run([lrm, "report", str(out), "--out", str(tmp_path / "rep"), "--no-figures", "--quiet"],
+                         capture_output=True, text=True, env=offline_env, cwd=tmp_path, timeout=600)
+    assert rep.returncode == 0, rep.stderr[-4000:]
+    assert "## Overthinking" in (tmp_path / "rep" / "report.md").read_text()
+    import csv
+
+    (row,) = list(csv.DictReader((tmp_path / "rep" / "overthinking.csv").open()))
+    assert row["task"] == "aime24_lrm" and int(row["responses"]) == 3
+    assert float(row["looping"]) == pytest.approx(1 / 3) and float(row["answer_switches"]) == pytest.approx(1 / 3)
+    assert float(row["first_answer_found"]) == pytest.approx(2 / 3)
