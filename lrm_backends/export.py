@@ -40,7 +40,7 @@ from lrm_tasks.benchmarks import benchmark_modules
 # the shared text helpers, every benchmark module, the benchmark table, then the rest.
 BUNDLE: tuple[str, ...] = (
     "metrics", "text", "benchmarks.spec", *(f"benchmarks.{m}" for m in benchmark_modules()), "benchmarks",
-    "scoring", "tokens", "records", "repeats", "data", "harness",
+    "scoring", "tokens", "overthinking", "records", "repeats", "data", "harness",
 )
 PACKAGE = "lrm_tasks"
 # Metrics that need lrm-bench's hook (token counts): dropped from exported metric lists.

@@ -25,6 +25,7 @@ from typing import Any
 from lrm_tasks.benchmarks import BENCHMARKS, BenchmarkSpec, get_benchmark
 from lrm_tasks.data import DataError, as_dataset_dict, load_docs, read_id_list
 from lrm_tasks.metrics import mean_of_known
+from lrm_tasks.overthinking import Overthinking, measure, share_after
 from lrm_tasks.records import RunContext, build_record, get_context
 from lrm_tasks.repeats import majority_index, pass_at_k
 from lrm_tasks.scoring import Score, score
@@ -123,10 +124,26 @@ class _Scored:
     ids cannot be reused by other objects meanwhile).
     """
 
-    __slots__ = ("response", "doc", "score", "counts", "__weakref__")
+    __slots__ = ("response", "doc", "score", "counts", "over", "first_answer_tokens", "__weakref__")
 
     def __init__(self, response: Any, doc: dict, score: Score, counts: TokenCounts) -> None:
         self.response, self.doc, self.score, self.counts = response, doc, score, counts
+        self.over: Overthinking | None = None
+        self.first_answer_tokens: int | None = None
+
+
+def _overthinking(task: str, scored: list[_Scored], ctx: RunContext) -> None:
+    """Fill the overthinking measures of newly scored responses; the token position of
+    each first answer is its reasoning prefix tokenized exactly (one batched encode)."""
+    spec = get_benchmark(task)
+    for s in scored:
+        judge = spec.judge(s.doc)
+        s.over = measure(s.score.reasoning, str(s.response), s.score.answer_flexible, judge.commitments, spec.vote_key)
+    firsts = [s for s in scored if s.over is not None and s.over.first_answer_chars is not None]
+    lengths = ctx.counter.lengths([s.score.reasoning[: s.over.first_answer_chars] for s in firsts]) if firsts else None
+    if lengths is not None:
+        for s, n in zip(firsts, lengths):
+            s.first_answer_tokens = n
 
 
 def _memo_key(task: str, ctx: RunContext, response: Any, doc: dict) -> tuple:
@@ -152,11 +169,15 @@ def filter_responses(task: str, mode: str, resps: Iterable[Sequence[str]], docs:
     counts = ctx.counter.count(
         [pairs[i][0] for i in todo], think_end=ctx.think_end, max_gen_toks=ctx.max_gen_toks.get(task)
     ) if todo else []
+    new: list[_Scored] = []
     for i, c in zip(todo, counts):
         r, doc = pairs[i]
         scored = _Scored(r, doc, score(task, r, doc, think_end=ctx.think_end), c)
         memo[_memo_key(task, ctx, r, doc)] = scored
         found[i] = scored
+        new.append(scored)
+    if new and ctx.sink is not None:  # the measures go into records only
+        _overthinking(task, new, ctx)
     answers = iter(found)  # every entry is filled now, in response order
     return [[FilteredAnswer(s.score, mode, r, s.counts, _shared=s) for r, s in zip(rs, answers)] for rs in resps]
 
@@ -210,9 +231,18 @@ def process_results(task: str, doc: dict, results: Sequence[Any], *, task_name: 
         metrics["maj@k"] = float(voted is not None and exs[voted].correct)
     if ctx.sink is not None and exs[0].mode == STRICT:
         for i, e in enumerate(exs):
+            shared = e._shared
+            over = getattr(shared, "over", None)
+            first = getattr(shared, "first_answer_tokens", None)
             ctx.sink(build_record(
                 task=task_name or task, benchmark=task, doc=doc, repeat=i, response=e.raw,
                 score=e.score, counts=e.counts, model=ctx.model,
+                overthinking=None if over is None else {
+                    "first_answer_tokens": first,
+                    "reasoning_after_first_answer": share_after(first, e.counts.reasoning_tokens),
+                    "answer_switches": over.answer_switches,
+                    "looping": over.looping,
+                },
             ))
     return metrics
 

@@ -55,8 +55,14 @@ def build_record(
     score: Any,
     counts: TokenCounts,
     model: str | None,
+    overthinking: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One JSON-ready record: what was asked, answered, extracted, scored and spent."""
+    """One JSON-ready record: what was asked, answered, extracted, scored and spent.
+
+    ``overthinking`` adds ``first_answer_tokens``, ``reasoning_after_first_answer``,
+    ``answer_switches`` and ``looping`` (:mod:`lrm_tasks.overthinking`); without it they
+    are ``None`` (unknown)."""
+    over = overthinking or {}
     return {
         "record_version": RECORD_VERSION,
         "task": task,
@@ -73,6 +79,10 @@ def build_record(
         "f1_strict": score.f1_strict,
         "f1_flexible": score.f1_flexible,
         "gold": score.gold,
+        "first_answer_tokens": over.get("first_answer_tokens"),
+        "reasoning_after_first_answer": over.get("reasoning_after_first_answer"),
+        "answer_switches": over.get("answer_switches"),
+        "looping": over.get("looping"),
         "response": str(response),
         # Set when the backend failed on this request (scored as no answer); else None.
         "error": getattr(response, "error", None),

@@ -113,7 +113,7 @@ def score(task: str, response: str, doc: dict, *, think_end: str = THINK_END) ->
     if not isinstance(response, str):
         response = "" if response is None else str(response)
     judge = spec.judge(doc)
-    extraction, (reasoning, answer_text, closed) = extract_answers(judge.find, response, think_end)
+    extraction, (reasoning, answer_text, closed) = extract_answers(judge.find, response, think_end, judge.conclude)
     return Score(
         task=spec.name,
         answer_strict=extraction.strict,

@@ -271,10 +271,137 @@ the flexible answer then does not fall back into the reasoning."""
 
 
 # ----------------------------------------------------------------------------------
+# The last conclusion before an unfinished check
+
+# A sentence that draws a conclusion: "So the area is 42 square units.", "Therefore,
+# it must be a warm ionized gas."
+_CONCLUSION = re.compile(
+    r"(?i)^[*_\s]{0,4}(?:so|thus|therefore|hence|that\s+means|this\s+means|which\s+means)\b[,:\s]{1,4}"
+)
+# Its claim: SUBJECT is/must be/= VALUE (the subject bounded, so the scan stays linear).
+_CLAIM = re.compile(
+    r"(?i)^(?P<subject>[^.!?\n]{0,120}?)\s{0,2}(?:\b(?:is|are|was|must\s+be|should\s+be|would\s+be|equals)\b|=)\s{0,3}"
+    r"(?P<value>[^\n]{1,300})$"
+)
+# A sentence that opens a check of what was just concluded ("But let me verify the base
+# once more...", "Wait, let me double-check.").
+_CHECK = re.compile(
+    r"(?i)^[*_\s]{0,4}(?:(?:but|wait|hmm+|okay|ok|now|actually|just|though|still|however)[,.!\s]{1,4}){0,2}"
+    r"(?:let\s+me|let's|let\s+us|i\s+should|i'll|i\s+will|i\s+want\s+to|i\s+need\s+to|to\s+be\s+(?:sure|safe)|just\s+to)\b"
+    r"[^.!?\n]{0,40}?\b(?:verify|double[- ]?check|check|confirm|make\s+sure|re-?check|re-?verify|re-?examine)"
+)
+# Subjects that name the answer itself rather than a quantity ("so it must be ...").
+_ANSWER_SUBJECT = re.compile(
+    r"(?i)^(?:it|this|that|the\s+(?:final\s+|correct\s+|right\s+)?(?:answer|option|choice|result))$"
+)
+# How much of a reasoning's end is searched for its last conclusion.
+_CONCLUSION_SCAN_CHARS = 4000
+
+
+@dataclass(frozen=True)
+class Conclusion:
+    """A concluding sentence: where it starts, what it is about, what it says that is."""
+
+    start: int
+    subject: str
+    value: str
+
+
+def _names_the_ask(subject: str, question: str) -> bool:
+    """Whether a conclusion's subject is what the question asks for: a pronoun or "the
+    answer", or a subject that shares a content word with the question's last sentence
+    ("the area" for "Find the area of ..."; not "the sum of the first ten odd numbers")."""
+    subject = clean_answer(subject)
+    if _ANSWER_SUBJECT.match(subject):
+        return True
+    asked = split_sentences(question[-1000:])
+    return bool(_ask_words(subject) & _ask_words(asked[-1] if asked else ""))
+
+
+def _ask_words(text: str) -> set[str]:
+    """Lowercase content words, plural -s dropped; capitalised words (names) left out:
+    the people and things of a question recur in its intermediate steps ("So Karen is
+    at the gym from 8pm to 9pm") while what it asks for ("times", "area") is a common noun.
+
+    >>> sorted(_ask_words("Between what times could Karen have gone?"))
+    ['could', 'gone', 'have', 'time']
+    """
+    out = set()
+    for w in re.findall(r"[A-Za-z][A-Za-z0-9+]*|[0-9+]+", text):
+        if w[0].isupper() and not w.isupper() and w.lower() not in STOP_WORDS:
+            continue  # a name ("Karen"); a sentence-initial common word is lost too, harmlessly
+        w = w.lower()
+        if w in STOP_WORDS:
+            continue
+        out.add(w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w)
+    return out
+
+
+def final_conclusion(text: str, question: str) -> Conclusion | None:
+    """The reasoning's last conclusion about what the question asks, when nothing but a
+    check of it follows: "So the area is 42 square units. But let me verify the base
+    once more..." gives ``Conclusion(start, "the area", "42 square units")``.
+
+    A conclusion opens with so/thus/therefore/hence, states "SUBJECT is VALUE" without a
+    hedge, and its subject names what the question asks (see :func:`_names_the_ask`):
+    an intermediate result ("So the sum of the first ten odd numbers is 100") is about
+    something else. It counts only when it is the text's last complete sentence, or the
+    next sentence opens a check ("But let me verify ..."); any other sentence after it
+    means the reasoning moved on. Benchmarks read the value as their answer
+    (``Judge.conclude``).
+
+    >>> q = "Find the area of the triangle."
+    >>> final_conclusion("Base 7, height 12. So the area is 42 square units. But let me verify the base once more. The base", q)
+    Conclusion(start=19, subject='the area', value='42 square units.')
+    >>> final_conclusion("So the sum of the first ten odd numbers is 100. But let me check that", q) is None
+    True
+    >>> final_conclusion("So the area is 42. Now the height of the other triangle is", q) is None
+    True
+    """
+    offset = max(0, len(text) - _CONCLUSION_SCAN_CHARS)
+    tail = text[offset:]
+    sentences = split_sentences(tail)
+    if not sentences:
+        return None
+    # A final fragment without closing punctuation is unfinished: it can be the start of
+    # a check, never a conclusion.
+    complete = bool(re.search(r"[.!?\"'”’)*]\s*$", tail))
+    for i in range(len(sentences) - 1, -1, -1):
+        sentence = sentences[i]
+        if i == len(sentences) - 1 and not complete:
+            continue
+        opening = _CONCLUSION.match(sentence)
+        if not opening:
+            continue
+        claim = _CLAIM.match(sentence[opening.end() :])
+        if not claim or is_tentative(sentence, len(sentence)) or TENTATIVE.search(sentence):
+            return None
+        if not _names_the_ask(claim.group("subject"), question):
+            continue  # an intermediate result; an earlier conclusion may still be the answer
+        following = sentences[i + 1] if i + 1 < len(sentences) else None
+        if following is not None and not _CHECK.match(following):
+            return None
+        start = tail.find(sentence)
+        return Conclusion(offset + max(start, 0), clean_answer(claim.group("subject")), claim.group("value").strip())
+    return None
+
+
+# ----------------------------------------------------------------------------------
 # Strict and flexible
 
 
-def two_modes(find, reasoning: str, answer_text: str, closed: bool) -> Extraction:
+def _from_reasoning(find, conclude, reasoning: str, in_reasoning: bool) -> str | None:
+    """The answer a reasoning commits to: its last conclusion before an unfinished check
+    when the benchmark reads one (``conclude``) and nothing its finder recognises comes
+    after it; else the finder's last commitment."""
+    if conclude is not None:
+        hit = conclude(reasoning)
+        if hit is not None and find(reasoning[hit[0] :], True) is None:
+            return hit[1]
+    return find(reasoning, in_reasoning)
+
+
+def two_modes(find, reasoning: str, answer_text: str, closed: bool, conclude=None) -> Extraction:
     def clean(value: str | None) -> str | None:
         return None if value == NO_ANSWER else value
 
@@ -290,25 +417,30 @@ def two_modes(find, reasoning: str, answer_text: str, closed: bool) -> Extractio
         return Extraction(strict, strict)
     if closed:
         # The answer text committed to nothing: fall back into the reasoning.
-        return Extraction(None, clean(find(reasoning, True)))
+        return Extraction(None, clean(_from_reasoning(find, conclude, reasoning, True)))
     # Never closed: a short reasoning is usually the answer written without the tag.
-    return Extraction(None, clean(find(reasoning, not short)))
+    return Extraction(None, clean(_from_reasoning(find, conclude, reasoning, not short)))
 
 
 def extract_answers(
-    find: Callable[[str, bool], str | None], response: str, think_end: str = THINK_END
+    find: Callable[[str, bool], str | None],
+    response: str,
+    think_end: str = THINK_END,
+    conclude: Callable[[str], tuple[int, str] | None] | None = None,
 ) -> tuple[Extraction, tuple[str, str, bool]]:
     """Split ``response`` and extract its strict and flexible answers with ``find``.
 
     ``find(text, in_reasoning)`` is a benchmark's answer finder bound to one document;
     it returns an answer, ``None`` (nothing committed) or :data:`NO_ANSWER` (a refusal).
-    Returns the extraction and the :func:`split_reasoning` triple.
+    ``conclude`` (optional) reads a reasoning's last conclusion before an unfinished
+    check as an answer (``Judge.conclude``). Returns the extraction and the
+    :func:`split_reasoning` triple.
 
     >>> extract_answers(lambda text, in_reasoning: text.strip() or None, "hmm</think> 42")
     (Extraction(strict='42', flexible='42'), ('hmm', ' 42', True))
     """
     split = split_reasoning(response, think_end)
-    return two_modes(find, *split), split
+    return two_modes(find, *split, conclude=conclude), split
 
 
 # ----------------------------------------------------------------------------------

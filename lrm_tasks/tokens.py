@@ -132,6 +132,13 @@ class TokenCounter:
             self._memo[key] = (parts[j][2], reasoning_len, answer_len)
         return [_combine(r, *self._memo[k], max_gen_toks) for r, k in zip(responses, keys)]
 
+    def lengths(self, texts: Sequence[str]) -> list[int] | None:
+        """Token counts of arbitrary texts, one batched encode (``None`` without a tokenizer):
+        e.g. a reasoning up to a position, tokenized exactly."""
+        if self._encode is None:
+            return None
+        return self._encode([str(t) for t in texts]) if texts else []
+
     def clear(self) -> None:
         self._memo.clear()
 

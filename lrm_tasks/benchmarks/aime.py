@@ -19,7 +19,7 @@ from lrm_tasks.benchmarks.spec import (
     missing_gold,
     need_fields,
 )
-from lrm_tasks.text import find_boxed, unwrap_tex
+from lrm_tasks.text import final_conclusion, find_boxed, unwrap_tex
 
 # ----------------------------------------------------------------------------------
 # Rows
@@ -135,6 +135,41 @@ def aime_answer(text: str, *, in_reasoning: bool = False) -> str | None:
     return phrases[-1][1] if phrases else None
 
 
+def aime_commitments(text: str) -> list[tuple[int, str]]:
+    """Every answer ``text`` commits to, in order: ``\\boxed{}`` and "the answer is N"
+    phrases, as ``(offset, answer)`` (what :func:`aime_answer` reads in reasoning).
+
+    >>> aime_commitments(r"So \\boxed{12}. Hmm, no: the answer is 25.")
+    [(3, '12'), (28, '25')]
+    """
+    boxes, phrases = _aime_candidates(text)
+    return sorted(boxes + phrases)
+
+
+# A concluded value that is one number, possibly with units after it ("42 square
+# units", "$116$."), and not the start of an expression ("42 + h").
+_CONCLUDED_NUMBER = re.compile(
+    r"[\s$\\(\[{]{0,6}([+-]?\d{1,6}(?:\.\d{1,6})?)(?![\d/^_]|\.\d|\s{0,2}[+\-*/^×÷=<>]|\s{0,2}\\(?:cdot|times|frac|sqrt))"
+)
+
+
+def aime_conclusion(text: str, problem: str) -> tuple[int, str] | None:
+    """The number the reasoning's last conclusion gives for what the problem asks, when
+    only an unfinished check follows it (:func:`lrm_tasks.text.final_conclusion`).
+
+    >>> aime_conclusion("So the area is 42 square units. But let me verify the base once more", "Find the area.")
+    (0, '42')
+    """
+    found = final_conclusion(text, problem)
+    if found is None:
+        return None
+    m = _CONCLUDED_NUMBER.match(found.value)
+    if not m:
+        return None
+    value = normalize_aime_answer(m.group(1))
+    return (found.start, value) if value is not None else None
+
+
 # ----------------------------------------------------------------------------------
 # Gold and verification
 
@@ -159,10 +194,13 @@ def aime_equal(answer: str | None, gold: str) -> bool:
 
 def aime_judge(doc: dict[str, Any]) -> Judge:
     gold = aime_gold(doc)
+    problem = str(get_field(doc, "problem", "Problem", case_insensitive=True) or "")
     return Judge(
         gold=gold,
         find=lambda text, in_reasoning: aime_answer(text, in_reasoning=in_reasoning),
         correct=lambda answer: aime_equal(answer, gold),
+        commitments=aime_commitments,
+        conclude=lambda text: aime_conclusion(text, problem),
     )
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lrm_tasks.benchmarks.spec import BenchmarkSpec, DataError, Judge, get_field, missing_gold, need_fields
-from lrm_tasks.text import clean_answer, find_boxed, is_tentative, last_sentences, unwrap_tex
+from lrm_tasks.text import STOP_WORDS, clean_answer, final_conclusion, find_boxed, is_tentative, last_sentences, unwrap_tex
 
 # ----------------------------------------------------------------------------------
 # Options (read from rows and by the extractor)
@@ -183,6 +183,39 @@ def _marker_window(text: str, end: int) -> str:
     return window[: lead + (cut.start() if cut else len(body))]
 
 
+_SKIP = "skip"
+
+
+def _bbh_marker_statement(
+    text: str, m: re.Match[str], options: dict[str, str], pats: _BBHPatterns, *, in_reasoning: bool
+) -> tuple[int, str | None] | str:
+    """What one marker ("the answer is", "Answer:") states: ``(position, letter)``,
+    ``(position, None)`` for a statement that commits to no single option, or
+    ``_SKIP`` for one that does not count (a hedge in reasoning, a bare mention)."""
+    window = _marker_window(text, m.end())
+    letters = set()
+    immediate = pats.immediate.match(window)
+    if immediate:
+        letters.add(immediate.group(1))
+    for mention in pats.mention.finditer(window):
+        letters.add(mention.group(1) or mention.group(2))
+    if not letters:
+        hit = _match_option_text(window, options)
+        if hit:
+            letters.add(hit)
+    tentative = is_tentative(text, m.start())
+    if len(letters) == 1 and not _NONE_OF_THEM.search(window[:40]):
+        if not (tentative and in_reasoning):
+            return (m.start(), letters.pop())
+    elif m.group("copula") and not tentative and (letters or window.strip()):
+        # A statement that names no single option; one cut off by the end of the
+        # text (a truncated response) says nothing yet.
+        truncated = m.end() + len(window) >= len(text) and not re.search(r"[.!?)]\W*$", window)
+        if not truncated:
+            return (m.start(), None)
+    return _SKIP
+
+
 def _bbh_marker_hits(
     text: str, options: dict[str, str], pats: _BBHPatterns, *, in_reasoning: bool
 ) -> list[tuple[int, str | None]]:
@@ -193,27 +226,9 @@ def _bbh_marker_hits(
     # Only the last statement that counts matters: walk back from the end and stop there
     # (a megabyte of "Answer:" costs one cheap scan, not a million window checks).
     for m in reversed(list(_BBH_MARKER.finditer(text))):
-        window = _marker_window(text, m.end())
-        letters = set()
-        immediate = pats.immediate.match(window)
-        if immediate:
-            letters.add(immediate.group(1))
-        for mention in pats.mention.finditer(window):
-            letters.add(mention.group(1) or mention.group(2))
-        if not letters:
-            hit = _match_option_text(window, options)
-            if hit:
-                letters.add(hit)
-        tentative = is_tentative(text, m.start())
-        if len(letters) == 1 and not _NONE_OF_THEM.search(window[:40]):
-            if not (tentative and in_reasoning):
-                return [(m.start(), letters.pop())]
-        elif m.group("copula") and not tentative and (letters or window.strip()):
-            # A statement that names no single option; one cut off by the end of the
-            # text (a truncated response) says nothing yet.
-            truncated = m.end() + len(window) >= len(text) and not re.search(r"[.!?)]\W*$", window)
-            if not truncated:
-                return [(m.start(), None)]
+        found = _bbh_marker_statement(text, m, options, pats, in_reasoning=in_reasoning)
+        if found != _SKIP:
+            return [found]  # type: ignore[list-item]
     return []
 
 
@@ -290,6 +305,95 @@ def bbh_answer(text: str, options: dict[str, str], *, in_reasoning: bool = False
     return None
 
 
+def bbh_commitments(text: str, options: dict[str, str]) -> list[tuple[int, str]]:
+    """Every option a reasoning commits to, in order, as ``(offset, "(C)")``: boxes,
+    unhedged marker statements and options alone on a line (the evidence
+    :func:`bbh_answer` reads in reasoning).
+
+    >>> opts = {"A": "6pm to 9pm", "B": "7am to 11am", "C": "2pm to 8pm"}
+    >>> bbh_commitments("So the answer is (A). Wait, no.\\nThe answer is (C).", opts)
+    [(7, '(A)'), (36, '(C)')]
+    """
+    pats = _bbh_patterns(_letter_class(options))
+    letters = _letter_class(options)
+    found = [(pos, letter) for pos, letter in _bbh_boxed(text, options, letters) if letter]
+    for m in _BBH_MARKER.finditer(text):
+        hit = _bbh_marker_statement(text, m, options, pats, in_reasoning=True)
+        if hit != _SKIP and hit[1] is not None:  # type: ignore[index]
+            found.append(hit)  # type: ignore[arg-type]
+    found += _bbh_standalone_lines(text, pats)
+    return [(pos, f"({letter})") for pos, letter in sorted(found)]
+
+
+# An option's content words that a paraphrase must share: at least this share of them,
+# and more than any other option ("a warm ionized gas" for "Warm ionized medium": 2 of 3).
+_PARAPHRASE_SHARE = 0.5
+
+
+def _option_words(text: str) -> set[str]:
+    """Content words, lightly stemmed (plural and -ed/-ing endings), of option-ish text."""
+    words = set()
+    for w in _norm_option_text(text).split():
+        if w in STOP_WORDS or len(w) < 2:
+            continue
+        for suffix in ("ing", "ed", "es", "s"):
+            if w.endswith(suffix) and len(w) - len(suffix) >= 3:
+                w = w[: -len(suffix)]
+                break
+        words.add(w)
+    return words
+
+
+def paraphrased_option(text: str, options: dict[str, str]) -> str | None:
+    """The one option ``text`` names: a letter ("(D)", "option D"), the option's text,
+    or a paraphrase sharing most of one option's content words and more than any other's.
+
+    >>> opts = {"A": "Cold molecular cloud", "B": "Hot ionized medium", "D": "Warm ionized medium"}
+    >>> paraphrased_option("a warm ionized gas", opts), paraphrased_option("ionized", opts)
+    ('D', None)
+    """
+    pats = _bbh_patterns(_letter_class(options))
+    letters = {m.group(1) or m.group(2) for m in pats.mention.finditer(text)}
+    if len(letters) == 1:
+        return letters.pop()
+    if letters:
+        return None
+    exact = _match_option_text(text, options)
+    if exact:
+        return exact
+    said = _option_words(text)
+    shares = []
+    for letter, option in options.items():
+        words = _option_words(option)
+        if words:
+            shares.append((len(words & said) / len(words), letter))
+    shares.sort(reverse=True)
+    if shares and shares[0][0] >= _PARAPHRASE_SHARE and (len(shares) == 1 or shares[1][0] < shares[0][0]):
+        return shares[0][1]
+    return None
+
+
+def bbh_question(doc_input: str) -> str:
+    """The question of a BBH input: the text before its "Options:" block."""
+    starts = [m.start() for m in _OPTIONS_BLOCK.finditer(doc_input)]
+    return doc_input[: starts[-1]] if starts else doc_input
+
+
+def bbh_conclusion(text: str, options: dict[str, str], question: str) -> tuple[int, str] | None:
+    """The option the reasoning's last conclusion names, letter or paraphrase, when only
+    an unfinished check follows it (:func:`lrm_tasks.text.final_conclusion`).
+
+    >>> opts = {"A": "Cold molecular cloud", "B": "Hot ionized medium", "D": "Warm ionized medium"}
+    >>> bbh_conclusion("It glows faintly. So it must be a warm ionized gas.", opts, "Which phase is it?")
+    (18, '(D)')
+    """
+    found = final_conclusion(text, question)
+    if found is None:
+        return None
+    letter = paraphrased_option(found.value, options)
+    return (found.start, f"({letter})") if letter else None
+
+
 # ----------------------------------------------------------------------------------
 # Gold and verification
 
@@ -311,10 +415,13 @@ def bbh_gold(doc: dict[str, Any]) -> tuple[str, dict[str, str]]:
 def bbh_judge(doc: dict[str, Any]) -> Judge:
     gold, options = bbh_gold(doc)
     options = options or {}
+    question = bbh_question(str(get_field(doc, "input", "question") or ""))
     return Judge(
         gold=gold,
         find=lambda text, in_reasoning: bbh_answer(text, options, in_reasoning=in_reasoning),
         correct=lambda answer: answer == gold,
+        commitments=lambda text: bbh_commitments(text, options),
+        conclude=lambda text: bbh_conclusion(text, options, question),
     )
 
 

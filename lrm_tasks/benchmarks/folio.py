@@ -261,6 +261,36 @@ def folio_answer(text: str, *, in_reasoning: bool = False, conclusion: str = "")
     return None
 
 
+def folio_commitments(text: str) -> list[tuple[int, str]]:
+    """Every verdict a reasoning commits to, in order: boxes and marked sentences ("the
+    conclusion is false", "**Answer:** True"), as ``(offset, label)`` (the evidence
+    :func:`folio_answer` reads in reasoning).
+
+    >>> folio_commitments("So the conclusion is true. Hmm, no. The conclusion is uncertain.")
+    [(0, 'True'), (36, 'Uncertain')]
+    """
+    found = []
+    for box in find_boxed(text):
+        label = _folio_label(clean_answer(unwrap_tex(box.content))) or classify_verdict(unwrap_tex(box.content))
+        if label:
+            found.append((box.start, label))
+    offset = 0
+    for sentence in split_sentences(text):
+        pos = text.find(sentence, offset)
+        pos = pos if pos >= 0 else offset
+        offset = pos + len(sentence)
+        if not _VERDICT_HINT.search(sentence):
+            continue
+        plain = strip_markdown(sentence)
+        if not (_FOLIO_MARKER.search(plain) or _FOLIO_WORD_LINE.fullmatch(sentence)):
+            continue
+        bare = plain.strip(" .!:")
+        label = _folio_label(bare) if _FOLIO_WORD_ONLY.match(bare) else classify_verdict(sentence)
+        if label:
+            found.append((pos, label))
+    return sorted(found)
+
+
 # ----------------------------------------------------------------------------------
 # Gold and verification
 
@@ -283,6 +313,7 @@ def folio_judge(doc: dict[str, Any]) -> Judge:
         gold=gold,
         find=lambda text, in_reasoning: folio_answer(text, in_reasoning=in_reasoning, conclusion=conclusion),
         correct=lambda answer: answer == gold,
+        commitments=folio_commitments,
     )
 
 

@@ -644,6 +644,37 @@ def musique_answer(text: str, question: str = "", *, in_reasoning: bool = False)
     return _finalize(last, question)
 
 
+def musique_commitments(text: str, question: str = "") -> list[tuple[int, str]]:
+    """Every answer a reasoning commits to explicitly, in order: "Answer:" lines, "the
+    answer is X" and "X is the answer" (not hedged) and boxes, as ``(offset, answer)``,
+    each reduced as :func:`musique_answer` reduces its final one.
+
+    >>> musique_commitments("The answer is Porto. Wait, no.\\n**Answer:** Lisbon")
+    [(0, 'Porto'), (31, 'Lisbon')]
+    """
+    text = _CODE_FENCE.sub("", text)
+    raw: list[tuple[int, str]] = []
+    for m in _MUSIQUE_MARKER_LINE.finditer(text):
+        rest = m.group("rest").strip(" *_:")
+        if rest:
+            raw.append((m.start(), rest))
+    for m in _MUSIQUE_PHRASE.finditer(text):
+        if not is_tentative(text, m.start()) and m.end() < len(text):
+            first = split_sentences(m.group("rest"))  # the phrase's own sentence only
+            if first:
+                raw.append((m.start(), first[0]))
+    for box in find_boxed(text):
+        content = unwrap_tex(box.content)
+        if content:
+            raw.append((box.start, content))
+    found = {}
+    for pos, rest in sorted(raw):
+        answer = _finalize(rest, question)
+        if answer and answer != NO_ANSWER:
+            found.setdefault(pos, answer)  # a marker line and its phrase: one commitment
+    return sorted(found.items())
+
+
 # ----------------------------------------------------------------------------------
 # Gold and verification
 
@@ -668,6 +699,7 @@ def musique_judge(doc: dict[str, Any]) -> Judge:
         find=lambda text, in_reasoning: musique_answer(text, question, in_reasoning=in_reasoning),
         correct=lambda answer: exact_match(answer, golds),
         f1=lambda answer: token_f1(answer, golds),
+        commitments=lambda text: musique_commitments(text, question),
     )
 
 

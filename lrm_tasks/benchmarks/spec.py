@@ -29,12 +29,22 @@ class Judge:
     ``find(text, in_reasoning)`` returns an answer, ``None`` (nothing committed) or
     ``lrm_tasks.text.NO_ANSWER`` (a refusal). ``correct`` is the benchmark's equality;
     ``f1`` a graded score, ``None`` for benchmarks without one.
+
+    ``commitments(reasoning)`` lists the answers a reasoning commits to, in order, as
+    ``(character offset, answer)``: the overthinking measures read them
+    (:mod:`lrm_tasks.overthinking`); ``None`` when the benchmark cannot say.
+    ``conclude(reasoning)`` reads the reasoning's last conclusion before a final check
+    that never finished (:func:`lrm_tasks.text.final_conclusion`) as this benchmark's
+    answer, ``(offset, answer)`` or ``None``; the flexible answer takes it when nothing
+    the finder recognises comes after it.
     """
 
     gold: str
     find: Callable[[str, bool], str | None]
     correct: Callable[[str | None], bool]
     f1: Callable[[str | None], float] | None = None
+    commitments: Callable[[str], list[tuple[int, str]]] | None = None
+    conclude: Callable[[str], tuple[int, str] | None] | None = None
 
 
 def same_answer(answer: str) -> str:
