@@ -13,7 +13,9 @@ nothing is imported until lm_eval itself imports one of the two modules below:
   loading of ``vllm``/``hf`` is untouched (``lrm_backends.lmeval_glue.register_models``);
 - ``lm_eval.evaluator`` -> evaluations of our tasks count tokens with the model's
   tokenizer and hand per-response records to the registry's recorders
-  (``lrm_backends.lmeval_glue.patch_evaluator``).
+  (``lrm_backends.lmeval_glue.patch_evaluator``);
+- ``lm_eval.__main__`` -> the ``lm_eval`` command exits non-zero when the engine failed
+  or requests failed (``lrm_backends.lmeval_glue.patch_cli``).
 
 Set ``LRM_BENCH_AUTOLOAD=0`` to switch it off; ``lrm eval`` works either way.
 """
@@ -32,6 +34,7 @@ POST_IMPORT_HOOKS: dict[str, str] = {
     "lm_eval.tasks.manager": "lrm_backends.lmeval_glue:patch_task_manager",
     "lm_eval.models": "lrm_backends.lmeval_glue:register_models",
     "lm_eval.evaluator": "lrm_backends.lmeval_glue:patch_evaluator",
+    "lm_eval.__main__": "lrm_backends.lmeval_glue:patch_cli",
 }
 
 

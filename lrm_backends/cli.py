@@ -58,8 +58,9 @@ def translate_lrm_options(argv: Sequence[str]) -> list[str]:
 
     ``--repeats K`` becomes ``"repeats": K`` in ``--metadata`` (merged with any JSON the
     user passed), which our tasks read; ``--cache DIR`` becomes ``"lrm_cache": DIR`` and
-    ``--strict`` ``"lrm_strict": true`` (see ``lrm_backends.cache``). Plain lm_eval users
-    pass that metadata directly.
+    ``--strict`` ``"lrm_strict": true`` (see ``lrm_backends.cache``); ``--max-retries N``
+    ``"lrm_max_retries": N`` and ``--allow-failures`` ``"lrm_allow_failures": true`` (see
+    ``lrm_backends.run.failures``). Plain lm_eval users pass that metadata directly.
 
     >>> translate_lrm_options(["--tasks", "aime24_lrm", "--repeats", "4"])
     ['--tasks', 'aime24_lrm', '--metadata', '{"repeats": 4}']
@@ -71,10 +72,14 @@ def translate_lrm_options(argv: Sequence[str]) -> list[str]:
     argv = list(argv)
     repeats = _pop_option(argv, "--repeats")
     cache = _pop_option(argv, "--cache")
+    retries = _pop_option(argv, "--max-retries")
     strict = "--strict" in argv
-    argv = [a for a in argv if a != "--strict"]
-    if repeats is None and cache is None and not strict:
+    allow = "--allow-failures" in argv
+    argv = [a for a in argv if a not in ("--strict", "--allow-failures")]
+    if repeats is None and cache is None and not strict and retries is None and not allow:
         return argv
+    if retries is not None and not retries.isdigit():
+        raise UserError(f"--max-retries {retries!r}: expected a non-negative integer (retries per failed request), e.g. --max-retries 2")
     if repeats is not None and (not repeats.isdigit() or int(repeats) < 1):
         raise UserError(f"--repeats {repeats!r}: expected a positive integer (samples per question), e.g. --repeats 8")
     if cache is not None and not cache.strip():
@@ -92,6 +97,10 @@ def translate_lrm_options(argv: Sequence[str]) -> list[str]:
         meta["lrm_cache"] = cache
     if strict:
         meta["lrm_strict"] = True
+    if retries is not None:
+        meta["lrm_max_retries"] = int(retries)
+    if allow:
+        meta["lrm_allow_failures"] = True
     return [*argv, "--metadata", json.dumps(meta)]
 
 
@@ -114,7 +123,7 @@ def run_lm_eval(argv: Sequence[str]) -> int:
 
         sys.argv = ["lrm eval", *argv]
         cli_evaluate()
-    except SystemExit as exc:  # argparse --help / errors
+    except SystemExit as exc:  # argparse --help / errors; failed requests or engine (lmeval_glue.patch_cli)
         return int(exc.code or 0) if not isinstance(exc.code, str) else 1
     finally:
         sys.argv = saved

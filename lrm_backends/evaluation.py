@@ -20,6 +20,7 @@ import os
 import sys
 from collections import defaultdict
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from lrm_tasks import harness, records
@@ -28,6 +29,7 @@ from lrm_tasks.tokens import TokenCounter
 
 from lrm_backends.cache import ResilientLM, open_cache, settings_from
 from lrm_backends.recording import RunInfo, close_all, records_dir
+from lrm_backends.run import failures
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +113,8 @@ class Session:
         self.lm: Any = None  # what lm-eval's evaluate() gets: the model, wrapped
         self.resilient: ResilientLM | None = None
         self.bound = False
+        self.policy = failures.FailurePolicy()
+        self.record_paths: list[str] = []
 
     def prepare(self, lm: Any, task_dict: Any) -> bool:
         """Bind our tasks and wrap the model; return False (and do nothing) when none
@@ -133,7 +137,11 @@ class Session:
             if cache is not None:
                 cache.close()
             raise
-        self.resilient = ResilientLM(lm, cache=cache, strict=settings.strict, chunk_size=settings.chunk_size)
+        self.policy = failures.policy_from(_run_metadata(self.run_args, tasks))
+        self.resilient = ResilientLM(
+            lm, cache=cache, strict=settings.strict, chunk_size=settings.chunk_size, policy=self.policy,
+            log_folder=failures.log_folder_for(self.run_args.get("evaluation_tracker")),
+        )
         self.lm = self.resilient
         return True
 
@@ -181,6 +189,7 @@ class Session:
             if self.bound:
                 records.set_context(self.previous)
                 for path in close_all():
+                    self.record_paths.append(str(path))
                     log.info("lrm-bench: per-response records in %s", path)
 
     def annotate(self, results: Any) -> Any:
@@ -190,6 +199,10 @@ class Session:
         summary = self.resilient.summary()
         results["lrm"] = summary
         print(cache_line(summary), file=sys.stderr, flush=True)
+        failed_tasks = set(summary["failed_by_task"])
+        failed_records = [p for p in self.record_paths if any(f"lrm_responses_{t}_" in Path(p).name for t in failed_tasks)]
+        failures.note_run(summary["failed_requests"], summary["requests"], failed_records or self.record_paths,
+                          self.policy.allow_failures)
         if summary["failed_requests"]:
             log.warning(
                 "lrm-bench: %d request(s) failed in the backend and count as no answer (%s); "

@@ -135,6 +135,17 @@ def patch_evaluator(module: ModuleType) -> None:
         current.append({k: bound.get(k) for k in _RUN_ARGS})
         try:
             return simple(*call.args, **call.kwargs)
+        except Exception as exc:
+            from lrm_backends.run import failures
+
+            # The model could not be built (its engine did not load or start): one line,
+            # its full log in a file, no retry (lrm_backends.run.failures).
+            if not isinstance(exc, failures.EngineFailure) and failures.raised_in_model_constructor(exc):
+                model = bound.get("model")
+                name = model if isinstance(model, str) else type(model).__name__
+                folder = failures.log_folder_for(bound.get("evaluation_tracker"))
+                raise failures.engine_failure(exc, str(name), folder) from exc
+            raise
         finally:
             current.pop()
 
@@ -157,8 +168,35 @@ def patch_evaluator(module: ModuleType) -> None:
     module.simple_evaluate, module.evaluate = simple_evaluate, wrapped_evaluate
 
 
+def patch_cli(module: ModuleType) -> None:
+    """Make lm-eval's command line (``lm_eval``) end with lrm-bench's exit status: one
+    line and status 4 when the engine failed, status 3 when some requests failed
+    (``lrm_backends.run.failures``)."""
+    original = module.cli_evaluate
+    if getattr(original, _PATCHED_FLAG, False):
+        return
+
+    @functools.wraps(original)
+    def cli_evaluate(*args, **kwargs):
+        from lrm_backends.run import failures
+
+        failures.take_outcome()  # only this command's evaluations count
+        try:
+            out = original(*args, **kwargs)
+        except failures.EngineFailure as exc:
+            raise SystemExit(failures.engine_exit(exc)) from None
+        code = failures.exit_status(failures.take_outcome())
+        if code:
+            raise SystemExit(code)
+        return out
+
+    setattr(cli_evaluate, _PATCHED_FLAG, True)
+    module.cli_evaluate = cli_evaluate
+
+
 def activate() -> None:
     """Apply every seam now (idempotent), whatever lm-eval has imported so far."""
+    import lm_eval.__main__ as cli_main
     import lm_eval.evaluator as evaluator
     import lm_eval.models  # noqa: F401  (lm-eval's own models first; see register_models)
     import lm_eval.tasks.manager as manager
@@ -166,3 +204,4 @@ def activate() -> None:
     patch_task_manager(manager)
     register_models()
     patch_evaluator(evaluator)
+    patch_cli(cli_main)

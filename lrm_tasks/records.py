@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from weakref import WeakValueDictionary
 
 from lrm_tasks.tokens import TokenCounter, TokenCounts
 
@@ -25,6 +26,9 @@ class RunContext:
     think_end: str = "</think>"
     max_gen_toks: dict[str, int] = field(default_factory=dict)  # lm-eval task name or benchmark -> budget
     sink: Callable[[dict[str, Any]], None] | None = None
+    # Responses scored in this run, so the strict and flexible filters score each once
+    # (lrm_tasks.harness); entries vanish with the filtered answers that hold them.
+    scored: WeakValueDictionary = field(default_factory=WeakValueDictionary, repr=False, compare=False)
 
 
 _context = RunContext()
@@ -51,8 +55,14 @@ def build_record(
     score: Any,
     counts: TokenCounts,
     model: str | None,
+    overthinking: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One JSON-ready record: what was asked, answered, extracted, scored and spent."""
+    """One JSON-ready record: what was asked, answered, extracted, scored and spent.
+
+    ``overthinking`` adds ``first_answer_tokens``, ``reasoning_after_first_answer``,
+    ``answer_switches`` and ``looping`` (:mod:`lrm_tasks.overthinking`); without it they
+    are ``None`` (unknown)."""
+    over = overthinking or {}
     return {
         "record_version": RECORD_VERSION,
         "task": task,
@@ -69,6 +79,10 @@ def build_record(
         "f1_strict": score.f1_strict,
         "f1_flexible": score.f1_flexible,
         "gold": score.gold,
+        "first_answer_tokens": over.get("first_answer_tokens"),
+        "reasoning_after_first_answer": over.get("reasoning_after_first_answer"),
+        "answer_switches": over.get("answer_switches"),
+        "looping": over.get("looping"),
         "response": str(response),
         # Set when the backend failed on this request (scored as no answer); else None.
         "error": getattr(response, "error", None),

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_report import resp, write_fake_run
+from lrm_backends.report.fake_runs import resp, write_fake_run
 
 from lrm_backends.report import build_report
 from lrm_backends.report import figures as F

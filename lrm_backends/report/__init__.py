@@ -87,4 +87,7 @@ def build_report(
         drawn = render_all(tables, out / "figures", jobs=jobs, filt=figure_filter,
                            progress=(lambda what: status(f"drawing {what}")) if status else None)
     paths = writers.write_all(tables, drawn, out, run_dirs, figure_filter=figure_filter)
+    from lrm_backends.report.overthinking import add_overthinking
+
+    add_overthinking(models, out, paths)
     return Report(tables=tables, markdown=paths["report.md"].read_text(encoding="utf-8"), paths=paths, figures=drawn)

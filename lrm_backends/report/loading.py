@@ -46,6 +46,8 @@ RECORD_VERSIONS = (1,)
 FIELDS = (
     "correct_strict", "correct_flexible", "no_answer_strict", "no_answer_flexible",
     "f1_strict", "f1_flexible", "reasoning_tokens", "total_tokens", "truncated",
+    # overthinking measures (lrm_tasks.overthinking), records only
+    "first_answer_tokens", "reasoning_after_first_answer", "answer_switches", "looping",
 )
 RECORDS, SAMPLES, RESULTS = "records", "samples", "results"
 
@@ -266,6 +268,10 @@ def read_records(path: Path, warn: Warn) -> Responses:
             "reasoning_tokens": _num(rec.get("reasoning_tokens")),
             "total_tokens": _num(rec.get("total_tokens")),
             "truncated": _flag(rec.get("truncated")),
+            "first_answer_tokens": _num(rec.get("first_answer_tokens")),
+            "reasoning_after_first_answer": _num(rec.get("reasoning_after_first_answer")),
+            "answer_switches": _num(rec.get("answer_switches")),
+            "looping": _flag(rec.get("looping")),
         })
     if newer:
         warn(f"{path}: record_version other than {RECORD_VERSIONS}; read as version 1")

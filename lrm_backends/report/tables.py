@@ -21,31 +21,34 @@ from typing import Any
 from lrm_backends.report import stats
 from lrm_backends.report.compression import BITS, SPARSITY, full_precision_bits
 from lrm_backends.report.models import Model, PooledTask
+from lrm_tasks.benchmarks import BENCHMARKS, get_benchmark
+from lrm_tasks.benchmarks.spec import CONTEXT, KNOWLEDGE, REASONING
 
-REASONING, KNOWLEDGE, CONTEXT, OTHER = "reasoning", "knowledge", "context", "other"
+OTHER = "other"
 # The paper's split (arXiv 2504.02010, section 3): AIME, FOLIO and temporal sequences
 # test reasoning; MuSiQue asked closed-book tests stored knowledge, and with its
-# paragraphs (musique_ctx) tells lost knowledge from lost multi-hop reasoning.
-TASK_ORDER = ("aime24", "bbh_temporal_sequences", "folio", "musique", "musique_ctx")
-TASK_TITLES = {
-    "aime24": "AIME24", "bbh_temporal_sequences": "Temporal", "folio": "FOLIO",
-    "musique": "MuSiQue", "musique_ctx": "MuSiQue+ctx",
-}
+# paragraphs (musique_ctx) tells lost knowledge from lost multi-hop reasoning. Titles,
+# kinds and order come from the benchmark table (each spec and its report variants).
+_REPORT_TASKS: dict[str, tuple[str, str]] = {}  # report task -> (title, kind), in order
+for _spec in BENCHMARKS.values():
+    _REPORT_TASKS[_spec.name] = (_spec.title, _spec.kind)
+    _REPORT_TASKS.update({f"{_spec.name}_{v}": title_kind for v, title_kind in _spec.variants.items()})
+TASK_ORDER = tuple(_REPORT_TASKS)
+TASK_TITLES = {name: title for name, (title, _) in _REPORT_TASKS.items()}
 LENGTH_MEASURE = "total_tokens"
 DEFAULT_QUANTILES = 4
 AVG = "reasoning_avg"
 
 
 def _base_task(task: str) -> str | None:
-    from lrm_tasks.scoring import canonical_task
-
     try:
-        canon = canonical_task(task)
+        spec = get_benchmark(task)
     except ValueError:
         return None
-    if canon == "musique" and "ctx" in task.lower():
-        return "musique_ctx"
-    return canon
+    for variant in spec.variants:
+        if variant in task.lower():
+            return f"{spec.name}_{variant}"
+    return spec.name
 
 
 def task_kind(task: str) -> str:
@@ -57,7 +60,7 @@ def task_kind(task: str) -> str:
     base = _base_task(task)
     if base is None:
         return OTHER
-    return {"musique": KNOWLEDGE, "musique_ctx": CONTEXT}.get(base, REASONING)
+    return _REPORT_TASKS[base][1]
 
 
 def task_title(task: str) -> str:

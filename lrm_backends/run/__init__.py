@@ -1,0 +1,1 @@
+"""The run layer: what lrm-bench does around one lm-eval evaluation."""
