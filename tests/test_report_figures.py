@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lrm_backends.report.fake_runs import resp, write_fake_run
 
 from lrm_backends.report import build_report
 from lrm_backends.report import figures as F
+from lrm_backends.report.fake_runs import resp, write_fake_run
 from lrm_backends.report.precision import ASSUMED, FROM_FILE, FROM_MANIFEST, base_precision
 
 TEMPORAL, CTX, AIME = "bbh_temporal_sequences_lrm", "musique_ctx_lrm", "aime24_lrm"
