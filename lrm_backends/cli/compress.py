@@ -353,7 +353,7 @@ def run_gguf(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``compress`` on its own (``python -m lrm_backends.commands_compress ...``)."""
+    """Run ``compress`` on its own (``python -m lrm_backends.cli.compress ...``)."""
     parser = argparse.ArgumentParser(prog="lrm")
     add_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
