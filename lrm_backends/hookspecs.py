@@ -47,7 +47,7 @@ def lrm_record_response(record: dict, run: object) -> None:
         ``correct_strict``/``correct_flexible``, ``f1_strict``/``f1_flexible``, ``gold``,
         the raw ``response`` and ``error`` (the backend's error for this request, else
         ``None``; such a response is scored as no answer). Treat it as read-only.
-    :param run: the :class:`lrm_backends.recording.RunInfo` of this evaluation
+    :param run: the :class:`lrm_backends.run.recording.RunInfo` of this evaluation
         (``model``, ``records_dir``, ``timestamp``).
 
     Every implementation is called, in registration order; the default one appends the

@@ -31,7 +31,7 @@ ENTRY_POINT_GROUP = "lrm_bench"
 BLOCK_ENV_VAR = "LRM_BLOCK_PLUGINS"
 
 # Our own backends register through the same hook as anyone else's.
-DEFAULT_PLUGINS: tuple[str, ...] = ("lrm_backends.builtin", "lrm_backends.recording")
+DEFAULT_PLUGINS: tuple[str, ...] = ("lrm_backends.builtin", "lrm_backends.run.recording")
 
 # A --model name: what lm-eval's "--model NAME" and a shell accept without quoting.
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")

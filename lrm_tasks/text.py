@@ -452,7 +452,7 @@ class Generation(str):
 
     ``error`` is set (and the text is empty) when the backend failed on this request:
     the response is scored as no answer, its token counts are unknown, and its record
-    carries the error (see ``lrm_backends.cache``).
+    carries the error (see ``lrm_backends.run.cache``).
 
     lm-eval carries backend outputs untouched from the model to the filters and
     ``process_results``, so a ``str`` subclass is how exact token counts and finish

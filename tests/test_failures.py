@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from lrm_backends.cache import ResilientLM
+from lrm_backends.run.cache import ResilientLM
 from lrm_backends.run import failures
 from lrm_backends.run.failures import EXIT_ENGINE_FAILED, EXIT_REQUESTS_FAILED, EngineFailure, FailurePolicy
 
@@ -124,7 +124,7 @@ def _flaky(times: int):
 
 
 def test_a_request_failing_twice_then_succeeding_is_retried_at_most_max_retries(monkeypatch):
-    import lrm_backends.cache as cache_mod
+    import lrm_backends.run.cache as cache_mod
 
     sleeps: list[float] = []
     monkeypatch.setattr(cache_mod.time, "sleep", sleeps.append)

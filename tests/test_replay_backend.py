@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from lm_eval.api.instance import Instance
 
-from lrm_backends.replay import ReplayBackend, ReplayError
+from lrm_backends.models.replay import ReplayBackend, ReplayError
 from lrm_tasks.text import Generation
 
 SAMPLES_DIR = Path(__file__).resolve().parents[1] / "lrm_tasks" / "samples"
@@ -167,7 +167,7 @@ def test_replay_through_lm_eval_scores_like_lrm_tasks_scoring(tmp_path, monkeypa
     """aime24_lrm on the shipped sample documents: replayed correctness == score()."""
     import lm_eval
 
-    from lrm_backends.lmeval_glue import activate
+    from lrm_backends.run.lmeval_glue import activate
     from lrm_tasks.data import load_docs
     from lrm_tasks.scoring import score
 

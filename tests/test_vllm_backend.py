@@ -16,8 +16,8 @@ import pytest
 from lm_eval.api.instance import Instance
 from lm_eval.api.model import CacheHook
 
-from lrm_backends import vllm_backend
-from lrm_backends.cache import ResilientLM, ResponseCache
+from lrm_backends.models import vllm as vllm_backend
+from lrm_backends.run.cache import ResilientLM, ResponseCache
 from lrm_tasks.text import Generation
 
 FAKE_VLLM = Path(__file__).resolve().parent / "helpers" / "fake_vllm"
@@ -186,7 +186,7 @@ def lrm_vllm_registered():
     class Plugin:
         @hookimpl
         def register_backends(self, register):
-            register("lrm-vllm", "lrm_backends.vllm_backend:VLLMBackend")
+            register("lrm-vllm", "lrm_backends.models.vllm:VLLMBackend")
 
     pm = get_plugin_manager()
     plugin = Plugin()
@@ -202,7 +202,7 @@ def test_a_failed_request_is_recorded_and_counted_and_the_run_goes_on(
     from lm_eval.tasks import TaskManager
 
     import lm_eval
-    from lrm_backends.lmeval_glue import activate
+    from lrm_backends.run.lmeval_glue import activate
 
     activate()
     monkeypatch.setenv("LRM_DATA_DIR", str(SAMPLES))
@@ -248,7 +248,7 @@ def test_retry_count_reaches_the_results_lrm_block(fake_vllm, tiny_hf_dir, tmp_p
     from lm_eval.tasks import TaskManager
 
     import lm_eval
-    from lrm_backends.lmeval_glue import activate
+    from lrm_backends.run.lmeval_glue import activate
     from lrm_backends.run.failures import take_outcome
 
     activate()

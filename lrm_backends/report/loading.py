@@ -233,7 +233,7 @@ def load_counter(name: str) -> Any:
 
     path = Path(name).expanduser()
     if name.lower().endswith(".gguf"):
-        from lrm_backends.gguf import GGUFTokenizer
+        from lrm_backends.models.gguf import GGUFTokenizer
 
         tok = GGUFTokenizer.from_file(path)
         return TokenCounter(_EncodeAdapter(lambda t: tok.encode(t, add_special_tokens=False)), name=name)

@@ -1,1 +1,4 @@
-"""The run layer: what lrm-bench does around one lm-eval evaluation."""
+"""The run layer: lm-eval glue, the evaluation session, validation, cache, recording.
+
+Importing this package imports nothing.
+"""

@@ -13,7 +13,7 @@ Two kinds of failure, told apart by :func:`classify`:
   all that, by the same error on two disjoint sets of requests before any request
   succeeded (every replica's, every chunk's first requests failing alike).
 - **A request's own** (:data:`REQUEST`): one bad prompt, one timeout. The request is
-  isolated (``lrm_backends.cache.ResilientLM``), retried at most
+  isolated (``lrm_backends.run.cache.ResilientLM``), retried at most
   :attr:`FailurePolicy.max_retries` times alone with exponential backoff, then recorded
   as failed (no answer, its record carries the error) and the run goes on.
 
@@ -130,7 +130,7 @@ def _non_negative(value: Any, name: str, kind: type) -> Any:
 
 def policy_from(metadata: dict[str, Any] | None) -> FailurePolicy:
     """The failure policy from run metadata (``--metadata``) first, then the environment."""
-    from lrm_backends.cache import truthy
+    from lrm_backends.run.cache import truthy
 
     meta = metadata or {}
     retries = meta.get(MAX_RETRIES_METADATA_KEY, os.environ.get(MAX_RETRIES_ENV, ""))

@@ -320,9 +320,9 @@ class ReplayBackend(LM):
 
 def load_tokenizer(spec: str) -> Any:
     """The tokenizer named by ``tokenizer=``: a ``.gguf`` file (llama.cpp's tokenizer
-    behind :class:`lrm_backends.gguf.GGUFTokenizer`) or an HF tokenizer folder/name."""
+    behind :class:`lrm_backends.models.gguf.GGUFTokenizer`) or an HF tokenizer folder/name."""
     if spec.endswith(".gguf"):
-        from lrm_backends.gguf import GGUFTokenizer
+        from lrm_backends.models.gguf import GGUFTokenizer
 
         return GGUFTokenizer.from_file(spec)
     try:

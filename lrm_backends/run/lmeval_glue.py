@@ -97,7 +97,7 @@ def safetensors_only(model: object, model_args: object) -> object:
     """
     import os
 
-    from lrm_backends.cache import truthy
+    from lrm_backends.run.cache import truthy
 
     if model not in HF_BACKENDS or not truthy(os.environ.get(SAFETENSORS_ONLY_ENV, "")):
         return model_args
@@ -114,7 +114,7 @@ def safetensors_only(model: object, model_args: object) -> object:
 def patch_evaluator(module: ModuleType) -> None:
     """Wrap ``simple_evaluate`` (to validate the run before the model is built, and to
     learn the model, output path and metadata) and ``evaluate`` (to run inside an
-    :class:`lrm_backends.evaluation.Session`)."""
+    :class:`lrm_backends.run.evaluation.Session`)."""
     if getattr(module.evaluate, _PATCHED_FLAG, False):
         return
     import inspect
@@ -127,7 +127,7 @@ def patch_evaluator(module: ModuleType) -> None:
     def simple_evaluate(*args, **kwargs):
         call = simple_sig.bind_partial(*args, **kwargs)
         bound = call.arguments
-        from lrm_backends.validate import validate_simple_evaluate
+        from lrm_backends.run.validate import validate_simple_evaluate
 
         validate_simple_evaluate(bound)  # simple_evaluate builds the model before evaluate()
         if "model" in bound:
@@ -151,7 +151,7 @@ def patch_evaluator(module: ModuleType) -> None:
 
     @functools.wraps(evaluate)
     def wrapped_evaluate(lm, task_dict, *args, **kwargs):
-        from lrm_backends.evaluation import Session
+        from lrm_backends.run.evaluation import Session
 
         session = Session(current[-1] if current else {})
         if not session.prepare(lm, task_dict):

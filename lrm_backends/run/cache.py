@@ -4,7 +4,7 @@
     lm_eval ... --metadata '{"lrm_cache": "DIR"}'         # plain lm_eval (or LRM_CACHE_DIR=DIR)
 
 :class:`ResilientLM` wraps the model that lm-eval's ``evaluate()`` receives (see
-:class:`lrm_backends.evaluation.Session`). With a cache it stores every response as soon
+:class:`lrm_backends.run.evaluation.Session`). With a cache it stores every response as soon
 as the backend hands it over and serves stored ones instead of generating them again.
 lm-eval's own ``--use_cache`` cannot resume reasoning runs: for vllm its write key never
 matches its read key, sampled requests are never cached, k repeats would collapse into
@@ -104,8 +104,8 @@ _KNOWN_SEEDING = {
     # SamplingParams(seed=...) is per request (lm_eval/models/vllm_causallms.py passes
     # unknown generation kwargs to SamplingParams); lrm-vllm inherits it.
     "lm_eval.models.vllm_causallms.VLLM": SEED_PER_REQUEST,
-    # lrm_backends/gguf.py: request i of a call samples with seed + i.
-    "lrm_backends.gguf.GGUFBackend": SEED_FIRST_OF_CALL,
+    # lrm_backends/models/gguf.py: request i of a call samples with seed + i.
+    "lrm_backends.models.gguf.GGUFBackend": SEED_FIRST_OF_CALL,
     # transformers' generate() samples from torch's global generator.
     "lm_eval.models.huggingface.HFLM": SEED_GLOBAL_RNG,
 }

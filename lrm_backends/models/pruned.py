@@ -45,7 +45,7 @@ from compressors.methods import (
     method_knobs,
     method_names,
 )
-from lrm_backends.lazy import LazyClass
+from lrm_backends.models.lazy import LazyClass
 
 logger = logging.getLogger(__name__)
 
@@ -242,11 +242,11 @@ def hf_backend_arg_names() -> frozenset[str]:
 
 
 def validate_model_args(model_args: dict[str, Any]) -> None:
-    """Check ``--model_args`` for lrm-pruned before anything loads (see lrm_backends.validate):
+    """Check ``--model_args`` for lrm-pruned before anything loads (see lrm_backends.run.validate):
     unknown keys (with a suggestion), types, the method, the pattern, and that a pruned
     folder exists and carries its compression.json."""
     from compressors.masks import make_target, parse_pattern
-    from lrm_backends.validate import ValidationError, check_value
+    from lrm_backends.run.validate import ValidationError, check_value
 
     pretrained = model_args.get("pretrained")
     if not pretrained:
@@ -304,7 +304,7 @@ def validate_model_args(model_args: dict[str, Any]) -> None:
 def _check_pruned_folder(pretrained: str) -> None:
     from compressors.checkpoints import pickled_only_message, pickled_weights_only
     from compressors.manifest import read_manifest
-    from lrm_backends.validate import ValidationError
+    from lrm_backends.run.validate import ValidationError
 
     folder = Path(pretrained).expanduser()
     if not folder.is_dir():

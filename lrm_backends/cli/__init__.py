@@ -15,11 +15,11 @@ from collections.abc import Sequence
 
 # Subcommand modules, each exposing add_parser(subparsers); imported lazily by name.
 SUBCOMMANDS: tuple[str, ...] = (
-    "lrm_backends.commands_compress",
-    "lrm_backends.commands_demo",
-    "lrm_backends.commands_export",
-    "lrm_backends.commands_plugins",
-    "lrm_backends.commands_report",
+    "lrm_backends.cli.compress",
+    "lrm_backends.cli.demo",
+    "lrm_backends.cli.export",
+    "lrm_backends.cli.plugins",
+    "lrm_backends.cli.report",
 )
 
 
@@ -29,8 +29,8 @@ class UserError(Exception):
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean the user asked for something that cannot work."""
-    from lrm_backends.cache import CacheError
-    from lrm_backends.validate import ValidationError
+    from lrm_backends.run.cache import CacheError
+    from lrm_backends.run.validate import ValidationError
 
     return (UserError, ValidationError, CacheError)
 
@@ -58,7 +58,7 @@ def translate_lrm_options(argv: Sequence[str]) -> list[str]:
 
     ``--repeats K`` becomes ``"repeats": K`` in ``--metadata`` (merged with any JSON the
     user passed), which our tasks read; ``--cache DIR`` becomes ``"lrm_cache": DIR`` and
-    ``--strict`` ``"lrm_strict": true`` (see ``lrm_backends.cache``); ``--max-retries N``
+    ``--strict`` ``"lrm_strict": true`` (see ``lrm_backends.run.cache``); ``--max-retries N``
     ``"lrm_max_retries": N`` and ``--allow-failures`` ``"lrm_allow_failures": true`` (see
     ``lrm_backends.run.failures``). Plain lm_eval users pass that metadata directly.
 
@@ -106,7 +106,7 @@ def translate_lrm_options(argv: Sequence[str]) -> list[str]:
 
 def run_lm_eval(argv: Sequence[str]) -> int:
     """Run lm-eval's CLI on ``argv`` with our tasks and backends registered."""
-    from lrm_backends.lmeval_glue import SAFETENSORS_ONLY_ENV, activate
+    from lrm_backends.run.lmeval_glue import SAFETENSORS_ONLY_ENV, activate
 
     argv = translate_lrm_options(argv)
     # Checkpoints of lm-eval's hf backend load from safetensors only (lmeval_glue), unless
@@ -116,7 +116,7 @@ def run_lm_eval(argv: Sequence[str]) -> int:
     saved = sys.argv
     try:
         activate()
-        from lrm_backends.validate import validate_cli_args
+        from lrm_backends.run.validate import validate_cli_args
 
         validate_cli_args(argv)  # before lm-eval indexes its tasks and loads the model
         from lm_eval.__main__ import cli_evaluate

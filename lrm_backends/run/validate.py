@@ -2,7 +2,7 @@
 
 Called by ``lrm eval`` on its arguments (:func:`validate_cli_args`) and, for plain
 ``lm_eval`` and Python callers, by the ``simple_evaluate`` wrapper of
-:mod:`lrm_backends.lmeval_glue` (:func:`validate_simple_evaluate`), which runs before
+:mod:`lrm_backends.run.lmeval_glue` (:func:`validate_simple_evaluate`), which runs before
 ``simple_evaluate`` builds the model. Each check raises :class:`ValidationError` with a
 message that names the bad value, says what was expected and how to fix it:
 
@@ -159,7 +159,7 @@ def _available_backends() -> list[str]:
     import lm_eval.models  # noqa: F401  (lm-eval's own lazy registrations)
     from lm_eval.api.registry import model_registry
 
-    from lrm_backends.lmeval_glue import register_models
+    from lrm_backends.run.lmeval_glue import register_models
 
     register_models()
     return sorted(model_registry.keys())
@@ -217,7 +217,7 @@ def check_model_args(model: str, model_args: dict[str, Any]) -> None:
 def _check_hf_safetensors(model: str, model_args: dict[str, Any]) -> None:
     """lm-eval's hf backend under the safetensors-only policy (``lrm eval``): a local
     folder with only pickled weights fails now, not after lm-eval has set up."""
-    from lrm_backends.lmeval_glue import safetensors_only
+    from lrm_backends.run.lmeval_glue import safetensors_only
 
     if safetensors_only(model, dict(model_args)).get("use_safetensors") is not True:
         return  # not the hf backend, the policy is off, or use_safetensors=False was passed
@@ -364,7 +364,7 @@ def _example(tp: Any, default: Any) -> str:
 
 
 def _check_gguf(model_args: dict[str, Any]) -> None:
-    from lrm_backends.gguf import GGUFModelError, resolve_gguf_path
+    from lrm_backends.models.gguf import GGUFModelError, resolve_gguf_path
 
     pretrained = model_args.get("pretrained")
     if not pretrained:
@@ -600,7 +600,7 @@ def _unknown_task_message(name: str, names: set[str]) -> str:
 
 
 def check_repeats(metadata: dict[str, Any]) -> None:
-    from lrm_backends.evaluation import REPEATS_ENV
+    from lrm_backends.run.evaluation import REPEATS_ENV
 
     value = metadata.get("repeats", os.environ.get(REPEATS_ENV))
     if value in (None, ""):
@@ -671,8 +671,8 @@ def _unwritable(path: Path) -> str | None:
 
 
 def check_outputs(output_path: Any, metadata: dict[str, Any]) -> None:
-    from lrm_backends.cache import CACHE_ENV, CACHE_METADATA_KEY
-    from lrm_backends.recording import RECORDS_DIR_ENV
+    from lrm_backends.run.cache import CACHE_ENV, CACHE_METADATA_KEY
+    from lrm_backends.run.recording import RECORDS_DIR_ENV
 
     places = []
     if output_path:

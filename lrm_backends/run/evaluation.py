@@ -7,7 +7,7 @@ to the registry's ``lrm_record_response`` hook. After: one ``lrm_record_task`` c
 task with its aggregate, and the context is cleared, even when the run fails.
 
 Around the model (any run with our tasks, or with a cache): a
-:class:`~lrm_backends.cache.ResilientLM` that resumes from ``--cache`` and records a
+:class:`~lrm_backends.run.cache.ResilientLM` that resumes from ``--cache`` and records a
 backend error on one request instead of ending the run; the results get an ``lrm``
 block saying how many requests failed.
 """
@@ -27,8 +27,8 @@ from lrm_tasks import harness, records
 from lrm_tasks.metrics import mean_of_known
 from lrm_tasks.tokens import TokenCounter
 
-from lrm_backends.cache import ResilientLM, open_cache, settings_from
-from lrm_backends.recording import RunInfo, close_all, records_dir
+from lrm_backends.run.cache import ResilientLM, open_cache, settings_from
+from lrm_backends.run.recording import RunInfo, close_all, records_dir
 from lrm_backends.run import failures
 
 log = logging.getLogger(__name__)

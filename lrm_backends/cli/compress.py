@@ -175,7 +175,7 @@ def run_prune(args: argparse.Namespace) -> int:
     from compressors.calibration import CalibrationSpec
     from compressors.masks import make_target
     from compressors.pipeline import check_output_dir, prune_pretrained
-    from lrm_backends.pruned import calibration_texts
+    from lrm_backends.models.pruned import calibration_texts
 
     method = args.compress_method
     try:
@@ -257,7 +257,7 @@ def run_gguf(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``compress`` on its own (``python -m lrm_backends.commands_compress ...``)."""
+    """Run ``compress`` on its own (``python -m lrm_backends.cli.compress ...``)."""
     parser = argparse.ArgumentParser(prog="lrm")
     add_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)

@@ -11,7 +11,7 @@ LoRA, is lm-eval's):
 - ``generate_until`` sends ``chunk_size`` requests (default :data:`DEFAULT_CHUNK_SIZE`)
   per ``LLM.generate`` call instead of all of them at once (``batch_size=auto``), and
   reports every response of a chunk through lm-eval's cache hook with the request's own
-  arguments as soon as the chunk is done. With ``--cache`` (``lrm_backends.cache``) a
+  arguments as soon as the chunk is done. With ``--cache`` (``lrm_backends.run.cache``) a
   crash loses at most one chunk; lm-eval's ``vllm`` reports rewritten arguments there,
   which no cache lookup can ever match.
 - Responses are :class:`~lrm_tasks.text.Generation` strings carrying vllm's exact
@@ -40,7 +40,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any, Literal
 
-from lrm_backends.lazy import LazyClass
+from lrm_backends.models.lazy import LazyClass
 from lrm_tasks.text import Generation
 
 DEFAULT_CHUNK_SIZE = 128  # requests per LLM.generate call: a crash loses at most this many
@@ -125,7 +125,7 @@ def _build() -> type:
     class VLLMBackend(VLLM):  # type: ignore[misc, valid-type]
         """lm-eval model ``lrm-vllm``; see the module docstring."""
 
-        lrm_seeding = "request"  # SamplingParams(seed=...) per request (lrm_backends.cache)
+        lrm_seeding = "request"  # SamplingParams(seed=...) per request (lrm_backends.run.cache)
 
         def __init__(
             self,
@@ -191,8 +191,8 @@ __getattr__ = _lazy.module_getattr  # VLLMBackend is built on first access
 
 
 def validate_model_args(model_args: dict[str, Any]) -> None:
-    """Check ``--model_args`` for lrm-vllm without importing vllm (see lrm_backends.validate)."""
-    from lrm_backends.validate import ValidationError, check_value
+    """Check ``--model_args`` for lrm-vllm without importing vllm (see lrm_backends.run.validate)."""
+    from lrm_backends.run.validate import ValidationError, check_value
 
     if "engine" in model_args:
         raise ValidationError(
