@@ -14,7 +14,7 @@ import torch
 from compressors import methods as table
 from compressors.magnitude import magnitude_prune
 from compressors.methods import Knob, MethodSpec, positive_number
-from lrm_backends import pruned
+from lrm_backends.models import pruned
 from lrm_backends.cli.compress import add_parser, main
 from lrm_backends.report.compression import from_name
 from lrm_backends.run.validate import ValidationError
