@@ -23,14 +23,13 @@ SUBCOMMANDS: tuple[str, ...] = (
 )
 
 
-class UserError(Exception):
-    """A mistake in what the user asked for: printed as one line, no traceback."""
+from lrm_backends.errors import UserError  # noqa: E402  (re-exported: lrm_backends.cli.UserError)
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean the user asked for something that cannot work."""
     from lrm_backends.run.cache import CacheError
-    from lrm_backends.run.validate import ValidationError
+    from lrm_backends.errors import ValidationError
 
     return (UserError, ValidationError, CacheError)
 
@@ -80,8 +79,16 @@ def translate_lrm_options(argv: Sequence[str]) -> list[str]:
         return argv
     if retries is not None and not retries.isdigit():
         raise UserError(f"--max-retries {retries!r}: expected a non-negative integer (retries per failed request), e.g. --max-retries 2")
-    if repeats is not None and (not repeats.isdigit() or int(repeats) < 1):
-        raise UserError(f"--repeats {repeats!r}: expected a positive integer (samples per question), e.g. --repeats 8")
+    if repeats is not None:
+        from lrm_backends.errors import ValidationError
+        from lrm_backends.run.settings import repeats as parse_repeats
+
+        try:
+            parse_repeats({"repeats": repeats})
+        except ValidationError:
+            raise UserError(
+                f"--repeats {repeats!r}: expected a positive integer (samples per question), e.g. --repeats 8"
+            ) from None
     if cache is not None and not cache.strip():
         raise UserError("--cache '': expected a folder for the response cache, e.g. --cache runs/cache")
     raw = _pop_option(argv, "--metadata")
@@ -106,7 +113,8 @@ def translate_lrm_options(argv: Sequence[str]) -> list[str]:
 
 def run_lm_eval(argv: Sequence[str]) -> int:
     """Run lm-eval's CLI on ``argv`` with our tasks and backends registered."""
-    from lrm_backends.run.lmeval_glue import SAFETENSORS_ONLY_ENV, activate
+    from lrm_backends.run.lmeval_glue import activate
+    from lrm_backends.run.settings import SAFETENSORS_ONLY_ENV
 
     argv = translate_lrm_options(argv)
     # Checkpoints of lm-eval's hf backend load from safetensors only (lmeval_glue), unless

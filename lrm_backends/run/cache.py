@@ -69,6 +69,7 @@ from lm_eval.api.model import CacheHook
 from lrm_backends.run.failures import (
     ENGINE, EarlyFailures, FailurePolicy, backend_name, classify, engine_failure, policy_from,
 )
+from lrm_backends.run.settings import setting, truthy
 from lrm_tasks.text import Generation
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,6 @@ OUTPUT_NEUTRAL_ARGS = frozenset({
 # re-saved with another sparsity at the same path is another model).
 _FINGERPRINT_MAX_FILES = 200
 _ERROR_TEXT_MAX = 500  # characters of a backend error kept in records and logs
-_TRUE = {"1", "true", "yes", "on"}
 
 # How a backend can draw a given sample again (see seeding_of).
 SEED_PER_REQUEST = "request"  # honours gen_kwargs["seed"] per request, in any batch
@@ -128,16 +128,11 @@ class Settings:
     chunk_size: int = DEFAULT_CHUNK_SIZE
 
 
-def truthy(value: Any) -> bool:
-    """A flag as a user writes it in JSON or the environment (true/1/yes/on)."""
-    return value is True or str(value).strip().lower() in _TRUE
-
-
 def settings_from(metadata: dict[str, Any] | None) -> Settings:
     """Settings from run metadata (``--metadata``) first, then the environment."""
     meta = metadata or {}
-    raw_dir = meta.get(CACHE_METADATA_KEY) or os.environ.get(CACHE_ENV) or None
-    strict = meta.get(STRICT_METADATA_KEY, os.environ.get(STRICT_ENV, ""))
+    raw_dir = setting(meta, CACHE_METADATA_KEY, CACHE_ENV)
+    strict = setting(meta, STRICT_METADATA_KEY, STRICT_ENV, "")
     chunk = os.environ.get(CHUNK_ENV, "")
     return Settings(
         cache_dir=Path(str(raw_dir)).expanduser() if raw_dir else None,
