@@ -37,7 +37,8 @@ def _with_our_path(include_path, ours: Path) -> list:
 
 
 def patch_task_manager(module: ModuleType) -> None:
-    """Make every ``TaskManager`` also index lrm-bench's ``task_configs/``."""
+    """Make every ``TaskManager`` that indexes lm-eval's default tasks also index
+    lrm-bench's ``task_configs/`` (``include_defaults=False`` leaves it alone)."""
     cls = module.TaskManager
     if getattr(cls.__init__, _PATCHED_FLAG, False):
         return
@@ -46,6 +47,12 @@ def patch_task_manager(module: ModuleType) -> None:
 
     @functools.wraps(original)
     def __init__(self, *args, **kwargs):
+        include_defaults = args[2] if len(args) >= 3 else kwargs.get("include_defaults", True)
+        if not include_defaults:
+            # Our tasks belong with lm-eval's defaults: a user who asked for only their
+            # own include_path gets only those (lm-eval's own test suite checks this).
+            original(self, *args, **kwargs)
+            return
         if len(args) >= 2:  # (verbosity, include_path, ...) given positionally
             args = (args[0], _with_our_path(args[1], ours), *args[2:])
         else:
