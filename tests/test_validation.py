@@ -233,6 +233,24 @@ CASES: dict[str, Callable[[Path], Case]] = {
         env={"LRM_RECORDS_DIR": str(_file(tmp) / "records")},
         message=f"LRM_RECORDS_DIR={tmp}/notes.txt/records: cannot write there ({tmp}/notes.txt is a file, "
                 "not a folder). Pass a folder you can write to."),
+    "replay responses missing": lambda tmp: Case(
+        model="lrm-replay", model_args="responses=/nonexistent.jsonl",
+        message="--model_args responses=/nonexistent.jsonl: no such file or folder. Pass lm-eval "
+                "samples_*.jsonl (or their folder), per-response records, or JSON lines of "
+                '{"task", "doc_key", "response"}.'),
+    "replay without responses": lambda tmp: Case(
+        model="lrm-replay", model_args="tokenizer=gpt2",
+        message="--model lrm-replay needs saved responses: add --model_args responses=PATH (a "
+                'samples_*.jsonl file, a folder of them, our records, or JSON lines of {"task", '
+                '"doc_key", "response"}).'),
+    "replay key typo": lambda tmp: Case(
+        model="lrm-replay", model_args=f"responses={tmp},on_misisng=noanswer",
+        message="--model_args on_misisng=noanswer: the lrm-replay backend has no argument 'on_misisng'. "
+                "Did you mean 'on_missing'? It takes: responses, tokenizer, on_missing. Remove it or "
+                "correct the name."),
+    "replay on_missing value": lambda tmp: Case(
+        model="lrm-replay", model_args=f"responses={tmp},on_missing=skip",
+        message="--model_args on_missing=skip: expected one of error, noanswer."),
     "cache under a file": lambda tmp: Case(
         metadata={"lrm_cache": str(_file(tmp) / "cache")},
         message=f"--cache {tmp}/notes.txt/cache: cannot write there ({tmp}/notes.txt is a file, not a "
