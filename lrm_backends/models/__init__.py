@@ -1,0 +1,1 @@
+"""Backends: the engines lrm-bench runs models with."""
