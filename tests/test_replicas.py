@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -225,11 +227,15 @@ def test_two_ray_nodes_both_serve_replicas(tiny_gguf, tmp_path, offline_env):
     with ray_address=; the results' lrm block names both nodes. Stopped by process group."""
     ray_cli = [sys.executable, "-m", "ray.scripts.scripts"]  # the `ray` command of this Python
     port = _free_port()
-    env = {**offline_env, "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0"}
+    # Short: Ray's unix sockets live under it (AF_UNIX paths stop at 107 bytes).
+    ray_tmp = tempfile.mkdtemp(prefix="lrmray", dir="/tmp")
+    # Token authentication (Ray >= 2.5x) would need a token shared by both nodes and the
+    # driver; a loopback test cluster runs without.
+    env = {**offline_env, "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0", "RAY_AUTH_MODE": "disabled"}
     env.pop("RAY_ADDRESS", None)
     common = ["--num-cpus=1", "--block", "--disable-usage-stats"]
     head = [*ray_cli, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",
-            f"--temp-dir={tmp_path / 'ray'}", "--include-dashboard=false", *common]
+            f"--temp-dir={ray_tmp}", "--include-dashboard=false", *common]
     worker = [*ray_cli, "start", f"--address=127.0.0.1:{port}", "--node-ip-address=127.0.0.1", *common]
     procs = []
     try:
@@ -246,7 +252,7 @@ def test_two_ray_nodes_both_serve_replicas(tiny_gguf, tmp_path, offline_env):
              "--tasks", "aime24_lrm", "--limit", "4", "--gen_kwargs", "max_gen_toks=8",
              "--output_path", str(out)],
             env={**env, "LRM_RECORDS_DIR": str(tmp_path / "records")}, capture_output=True, text=True,
-            timeout=240,
+            timeout=150,
         )
         assert run.returncode == 0, run.stderr[-3000:]
         results = json.loads(next(out.rglob("results_*.json")).read_text())
@@ -263,3 +269,4 @@ def test_two_ray_nodes_both_serve_replicas(tiny_gguf, tmp_path, offline_env):
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, 9)
+        shutil.rmtree(ray_tmp, ignore_errors=True)
