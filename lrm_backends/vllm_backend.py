@@ -5,8 +5,15 @@
         --tasks lrm_compression --apply_chat_template
 
 What it changes in lm-eval's ``vllm`` model (``lm_eval.models.vllm_causallms.VLLM``,
-which it subclasses; everything else, loglikelihoods, chat templates, data parallelism,
-LoRA, is lm-eval's):
+which it subclasses; everything else, loglikelihoods, chat templates, LoRA, is lm-eval's):
+
+- ``data_parallel_size=N`` runs N replicas as Ray actors that each load the model once
+  per run and take chunks as they free up (``lrm_backends.models.replicas``; with
+  ``tensor_parallel_size`` / ``pipeline_parallel_size`` per replica, ``ray_address=`` to
+  join a cluster), instead of lm-eval's N fresh loads per call.
+- A prompt is never cut: when prompt + ``max_gen_toks`` exceeds ``max_model_len`` that
+  request's budget is lowered (the response's ``max_gen_toks``, recorded); a prompt that
+  alone fills the context fails with a message naming ``max_model_len``.
 
 - ``generate_until`` sends ``chunk_size`` requests (default :data:`DEFAULT_CHUNK_SIZE`)
   per ``LLM.generate`` call instead of all of them at once (``batch_size=auto``), and
