@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     import llama_cpp
     from lm_eval.api.instance import Instance
 
-    from lrm_backends.gguf import GGUFBackend
+    from lrm_backends.models.gguf import GGUFBackend
 
     model = args.model or default_model()
     common = dict(n_ctx=args.n_ctx, n_threads=args.threads)

@@ -8,10 +8,10 @@ from lrm_backends.hookspecs import hookimpl
 
 # name -> lazy "module:Class"; the module is imported only when the backend is used.
 BUILTIN_BACKENDS: dict[str, str] = {
-    "lrm-gguf": "lrm_backends.gguf:GGUFBackend",
-    "lrm-replay": "lrm_backends.replay:ReplayBackend",
-    "lrm-vllm": "lrm_backends.vllm_backend:VLLMBackend",
-    "lrm-pruned": "lrm_backends.pruned:PrunedLM",
+    "lrm-gguf": "lrm_backends.models.gguf:GGUFBackend",
+    "lrm-replay": "lrm_backends.models.replay:ReplayBackend",
+    "lrm-vllm": "lrm_backends.models.vllm:VLLMBackend",
+    "lrm-pruned": "lrm_backends.models.pruned:PrunedLM",
 }
 
 

@@ -1,4 +1,4 @@
-"""The response cache (lrm_backends.cache), and fault injection: a run killed (SIGKILL)
+"""The response cache (lrm_backends.run.cache), and fault injection: a run killed (SIGKILL)
 at several points and restarted with the same cache ends with the records and results of
 an uninterrupted run, generating nothing twice.
 
@@ -23,7 +23,7 @@ import pytest
 from lm_eval.api.instance import Instance
 from lm_eval.api.model import LM
 
-from lrm_backends.cache import (
+from lrm_backends.run.cache import (
     CacheError, ResilientLM, ResponseCache, identity_digest, model_identity, settings_from,
 )
 from lrm_tasks.text import Generation
@@ -208,7 +208,7 @@ def test_k_repeats_are_k_entries_stored_as_each_is_generated(tmp_path):
 
 
 def seed_of(context: str, repeat: int) -> int:
-    from lrm_backends.cache import make_slots
+    from lrm_backends.run.cache import make_slots
 
     slots = make_slots("generate_until", [req(context)] * (repeat + 1), seeding="request")
     return slots[repeat].seed
@@ -279,6 +279,7 @@ def test_errors_are_isolated_to_their_request_and_not_stored(tmp_path):
     assert str(out[1]) == "" and out[1].generated_tokens is None
     assert wrapper.summary() == {
         "failed_requests": 1, "failed_by_task": {"aime24_lrm": 1}, "responses_generated": 3,
+        "requests": 4, "retries": 2, "recovered_by_retry": 0, "max_retries": 2,
         "cache": {"folder": str(wrapper.cache.folder), "responses_from_cache": 0}}
     assert len(entries(tmp_path)) == 3
     with pytest.raises(RuntimeError, match="cannot serve 'bad'"):

@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from lrm_backends.commands_compress import add_parser, main
+from lrm_backends.cli.compress import add_parser, main
 
 CALIB_TEXT = (
     "Find the number of ordered pairs of positive integers such that m + n = 100. The "

@@ -16,7 +16,7 @@ llama_cpp = pytest.importorskip("llama_cpp")
 from helpers.tiny_models import build_tiny_gguf  # noqa: E402
 from lm_eval.api.instance import Instance  # noqa: E402
 
-from lrm_backends.gguf import (  # noqa: E402
+from lrm_backends.models.gguf import (  # noqa: E402
     GGUFBackend,
     GGUFModelError,
     gguf_context_length,

@@ -133,7 +133,7 @@ def run_harness(benchmark: str, resps: list, with_tokenizer: bool = True):
 @SETTINGS
 @given(resps=st.lists(responses(), min_size=1, max_size=4))
 def test_filters_process_results_and_records_never_raise(benchmark, resps):
-    from lrm_backends.recording import _dumps
+    from lrm_backends.run.recording import _dumps
 
     metrics, sunk = run_harness(benchmark, resps)
     for m in metrics:
@@ -181,7 +181,7 @@ def test_a_megabyte_response_goes_through_in_seconds(name):
 @SETTINGS
 @given(response=responses())
 def test_the_resume_cache_stores_any_response_unchanged(response):
-    from lrm_backends.cache import Slot, _dumps, _entry, _from_entry
+    from lrm_backends.run.cache import Slot, _dumps, _entry, _from_entry
 
     slot = Slot(0, None, "k", 0, "aime24_lrm", "d", True, seed=1)
     back = _from_entry("generate_until", json.loads(_dumps(_entry("generate_until", slot, response))))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lrm_backends.commands_compress import main as compress_main
+from lrm_backends.cli.compress import main as compress_main
 
 CALIB_TEXT = (
     "Let x, y and z be real numbers. The answer is 42. Today, Emily woke up at 5am. "
@@ -75,7 +75,7 @@ def ensure_registered() -> None:
     from lm_eval.api.registry import model_registry
 
     if "lrm-pruned" not in model_registry:
-        model_registry.register("lrm-pruned", target="lrm_backends.pruned:PrunedLM")
+        model_registry.register("lrm-pruned", target="lrm_backends.models.pruned:PrunedLM")
 
 
 def run_lm_eval(model: str, model_args: str, task_dir: Path) -> dict:
@@ -96,7 +96,7 @@ def run_lm_eval(model: str, model_args: str, task_dir: Path) -> dict:
 
 
 def test_pruned_folder_loads_and_reports_measured_sparsity(pruned_dir):
-    from lrm_backends.pruned import PrunedLM
+    from lrm_backends.models.pruned import PrunedLM
 
     lm = PrunedLM(pretrained=str(pruned_dir), device="cpu", batch_size=1, dtype="float32")
     info = lm.get_model_info()["compression"]
@@ -107,7 +107,7 @@ def test_pruned_folder_loads_and_reports_measured_sparsity(pruned_dir):
 
 
 def test_a_folder_without_manifest_or_a_pickle_only_folder_is_refused(tmp_path, tiny_hf_dir, pruned_dir):
-    from lrm_backends.pruned import PrunedLM
+    from lrm_backends.models.pruned import PrunedLM
 
     with pytest.raises(FileNotFoundError, match="not written by 'lrm compress'"):
         PrunedLM(pretrained=str(tiny_hf_dir), device="cpu")
@@ -125,7 +125,7 @@ def test_a_folder_without_manifest_or_a_pickle_only_folder_is_refused(tmp_path, 
 
 def test_on_the_fly_pruning_is_cached_and_reused(tmp_path, tiny_hf_dir, calib_file, monkeypatch):
     import compressors.pipeline
-    from lrm_backends.pruned import PrunedLM, cache_entry
+    from lrm_backends.models.pruned import PrunedLM, cache_entry
 
     args = dict(
         pretrained=str(tiny_hf_dir), method="wanda", sparsity=0.5, pattern="2:4", calib=str(calib_file),
@@ -162,7 +162,7 @@ def test_a_tasks_own_prompts_calibrate(task_dir, tiny_hf_dir):
     from transformers import AutoTokenizer
 
     from compressors.calibration import CalibrationSpec, build_calibration
-    from lrm_backends.commands_compress import task_prompts
+    from lrm_backends.models.pruned import task_prompts
 
     prompts = task_prompts("lrm_pruned_smoke", include_path=str(task_dir), include_defaults=False)
     assert prompts == ["The quick brown fox jumps over the", "The answer is"]
@@ -176,7 +176,7 @@ def test_a_source_with_only_pickled_weights_is_never_unpickled(tmp_path, tiny_hf
     import torch
     from safetensors.torch import load_file
 
-    from lrm_backends.pruned import ensure_pruned
+    from lrm_backends.models.pruned import ensure_pruned
 
     source = tmp_path / "pickled-source"
     source.mkdir()

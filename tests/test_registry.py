@@ -201,9 +201,9 @@ def test_unknown_backend_without_close_match_lists_available():
 def test_lm_eval_model_registry_sees_our_backends():
     from lm_eval.api.registry import get_model
 
-    from lrm_backends.gguf import GGUFBackend
-    from lrm_backends.lmeval_glue import activate
-    from lrm_backends.replay import ReplayBackend
+    from lrm_backends.models.gguf import GGUFBackend
+    from lrm_backends.run.lmeval_glue import activate
+    from lrm_backends.models.replay import ReplayBackend
 
     activate()
     assert get_model("lrm-gguf") is GGUFBackend
@@ -211,7 +211,7 @@ def test_lm_eval_model_registry_sees_our_backends():
 
 
 def test_lrm_plugins_command_table_and_json(monkeypatch):
-    from lrm_backends import commands_plugins
+    from lrm_backends.cli import plugins as commands_plugins
 
     _fake_entry_points(monkeypatch, {"acme": _plugin_module("acme", {"acme-lm": "a.b:C"})})
     parser = argparse.ArgumentParser()

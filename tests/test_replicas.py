@@ -26,7 +26,7 @@ ray = pytest.importorskip("ray")
 
 from lm_eval.api.instance import Instance  # noqa: E402
 
-from lrm_backends.cache import ResilientLM, ResponseCache, model_identity  # noqa: E402
+from lrm_backends.run.cache import ResilientLM, ResponseCache, model_identity  # noqa: E402
 
 FAKE_VLLM = Path(__file__).resolve().parent / "helpers" / "fake_vllm"
 SAMPLED = {"until": [], "do_sample": True, "temperature": 0.6, "top_p": 0.95, "max_gen_toks": 12}
@@ -68,7 +68,7 @@ def fake_vllm_backend(local_ray):
     from lm_eval.api.registry import model_registry
 
     import lm_eval.models  # noqa: F401  (registers the lazy "vllm" placeholder)
-    from lrm_backends import vllm_backend
+    from lrm_backends.models import vllm as vllm_backend
 
     def forget() -> None:
         for name in [m for m in sys.modules if m == "vllm" or m.startswith("vllm.")]:
@@ -184,7 +184,7 @@ def test_a_killed_replica_loses_nothing_and_generates_nothing_twice(fake_vllm_ba
 
 
 def test_gguf_replicas_equal_one_process_with_the_same_seeds(local_ray, tiny_gguf):
-    from lrm_backends.gguf import GGUFBackend
+    from lrm_backends.models.gguf import GGUFBackend
 
     reqs = _requests(6, 3)
     # Called directly: results are positional (request i samples with seed + i in both).
@@ -207,7 +207,7 @@ def test_gguf_replicas_equal_one_process_with_the_same_seeds(local_ray, tiny_ggu
 def test_replicas_without_ray_fail_before_loading(tiny_gguf, monkeypatch):
     import importlib.util
 
-    from lrm_backends.gguf import GGUFBackend
+    from lrm_backends.models.gguf import GGUFBackend
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a))

@@ -17,8 +17,9 @@ from typing import Any, Literal
 
 import pytest
 
-from lrm_backends import cli, validate
-from lrm_backends.validate import ValidationError
+from lrm_backends import cli
+from lrm_backends.run import validate
+from lrm_backends.run.validate import ValidationError
 
 SAMPLES = Path(__file__).resolve().parents[1] / "lrm_tasks" / "samples"
 LIMIT_S = 2.0
@@ -39,14 +40,14 @@ class PrunedStub:
 def registered():
     """lrm-testpruned and lrm-vllm registered through the plugin hook; imports warmed up."""
     from lrm_backends.hookspecs import hookimpl
-    from lrm_backends.lmeval_glue import activate
+    from lrm_backends.run.lmeval_glue import activate
     from lrm_backends.plugins import get_plugin_manager
 
     class Plugin:
         @hookimpl
         def register_backends(self, register):
             register("lrm-testpruned", f"{__name__}:PrunedStub")
-            register("lrm-vllm", "lrm_backends.vllm_backend:VLLMBackend")
+            register("lrm-vllm", "lrm_backends.models.vllm:VLLMBackend")
 
     pm = get_plugin_manager()
     plugin = Plugin()
@@ -242,7 +243,7 @@ CASES: dict[str, Callable[[Path], Case]] = {
 def _gguf_unknown_key_message() -> str:
     import inspect
 
-    from lrm_backends.gguf import GGUFBackend
+    from lrm_backends.models.gguf import GGUFBackend
 
     params = [p for p in inspect.signature(GGUFBackend.__init__).parameters if p != "self"]
     return (f"--model_args n_gpu_layer=-1: the lrm-gguf backend has no argument 'n_gpu_layer'. Did you "
@@ -378,13 +379,13 @@ def test_lrm_pruned_checks_import_neither_torch_nor_the_hf_backend(tmp_path):
     import sys
 
     code = (
-        "import sys; from lrm_backends import validate\n"
+        "import sys; from lrm_backends.run import validate\n"
         "validate.check_model_args('lrm-pruned', {'pretrained': 'org/m', 'method': 'sparsegpt', "
         "'sparsity': 0.5, 'batch_size': 8, 'attn_implementation': 'sdpa'})\n"
         "print(sorted(m for m in ('torch', 'transformers', 'lm_eval.models.huggingface') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
     assert out.stdout.strip() == "[]"
-    from lrm_backends.pruned import hf_backend_arg_names
+    from lrm_backends.models.pruned import hf_backend_arg_names
 
     assert {"pretrained", "batch_size", "dtype", "device", "max_length", "think_end_token"} <= hf_backend_arg_names()

@@ -46,6 +46,8 @@ RECORD_VERSIONS = (1,)
 FIELDS = (
     "correct_strict", "correct_flexible", "no_answer_strict", "no_answer_flexible",
     "f1_strict", "f1_flexible", "reasoning_tokens", "total_tokens", "truncated",
+    # overthinking measures (lrm_tasks.overthinking), records only
+    "first_answer_tokens", "reasoning_after_first_answer", "answer_switches", "looping",
 )
 RECORDS, SAMPLES, RESULTS = "records", "samples", "results"
 
@@ -179,16 +181,6 @@ def _jsonl(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
 # ---------------------------------------------------------------- tokenizers
 
 
-class _EncodeAdapter:
-    """Makes an ``encode(text) -> ids`` tokenizer look like a transformers one."""
-
-    def __init__(self, encode: Callable[[str], Sequence[int]]) -> None:
-        self._encode = encode
-
-    def __call__(self, texts: list[str], add_special_tokens: bool = False) -> dict[str, list]:
-        return {"input_ids": [self._encode(t) for t in texts]}
-
-
 class Tokenizers:
     """Loads each named tokenizer once, for re-tokenizing runs that logged no counts."""
 
@@ -224,23 +216,10 @@ class Tokenizers:
 
 
 def load_counter(name: str) -> Any:
-    """A TokenCounter for ``name``: a ``.gguf`` file (llama.cpp's vocabulary), a folder
-    or file holding ``tokenizer.json`` (the ``tokenizers`` library, no transformers
-    import), else a transformers tokenizer name or folder."""
-    from lrm_tasks.tokens import TokenCounter
+    """A TokenCounter for ``name`` (see :func:`lrm_backends.tokenizers.token_counter`)."""
+    from lrm_backends.tokenizers import token_counter
 
-    path = Path(name).expanduser()
-    if name.lower().endswith(".gguf"):
-        from lrm_backends.gguf import GGUFTokenizer
-
-        tok = GGUFTokenizer.from_file(path)
-        return TokenCounter(_EncodeAdapter(lambda t: tok.encode(t, add_special_tokens=False)), name=name)
-    tok_json = path / "tokenizer.json" if path.is_dir() else path
-    if tok_json.is_file() and tok_json.suffix == ".json":
-        from tokenizers import Tokenizer
-
-        return TokenCounter(Tokenizer.from_file(str(tok_json)), name=name)
-    return TokenCounter.from_pretrained(name)
+    return token_counter(name)
 
 
 # ---------------------------------------------------------------- records and samples
@@ -266,6 +245,10 @@ def read_records(path: Path, warn: Warn) -> Responses:
             "reasoning_tokens": _num(rec.get("reasoning_tokens")),
             "total_tokens": _num(rec.get("total_tokens")),
             "truncated": _flag(rec.get("truncated")),
+            "first_answer_tokens": _num(rec.get("first_answer_tokens")),
+            "reasoning_after_first_answer": _num(rec.get("reasoning_after_first_answer")),
+            "answer_switches": _num(rec.get("answer_switches")),
+            "looping": _flag(rec.get("looping")),
         })
     if newer:
         warn(f"{path}: record_version other than {RECORD_VERSIONS}; read as version 1")

@@ -42,7 +42,7 @@ def _countdown(n: int):
 
 
 def install_kill(kind: str, n: int, backend: str) -> None:
-    from lrm_backends import cache, evaluation
+    from lrm_backends.run import cache, evaluation
 
     tick = _countdown(n)
     if kind in ("after_store", "torn_write"):
@@ -88,7 +88,7 @@ def install_kill(kind: str, n: int, backend: str) -> None:
 
 def log_seeds(path: str) -> None:
     """Note every sample a backend draws (its per-request seed), to catch a repeat."""
-    from lrm_backends import cache
+    from lrm_backends.run import cache
 
     def note(seed: int) -> None:
         with open(path, "a", encoding="utf-8") as fh:
@@ -119,13 +119,13 @@ def log_seeds(path: str) -> None:
 def main(config_path: str) -> None:
     cfg = json.loads(open(config_path, encoding="utf-8").read())
     from lrm_backends.hookspecs import hookimpl
-    from lrm_backends.lmeval_glue import activate
+    from lrm_backends.run.lmeval_glue import activate
     from lrm_backends.plugins import get_plugin_manager
 
     class VLLMPlugin:  # until lrm-vllm is one of the built-ins
         @hookimpl
         def register_backends(self, register):
-            register("lrm-vllm", "lrm_backends.vllm_backend:VLLMBackend")
+            register("lrm-vllm", "lrm_backends.models.vllm:VLLMBackend")
 
     get_plugin_manager().register(VLLMPlugin(), name="test-lrm-vllm")
     activate()

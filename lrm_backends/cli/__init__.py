@@ -15,22 +15,21 @@ from collections.abc import Sequence
 
 # Subcommand modules, each exposing add_parser(subparsers); imported lazily by name.
 SUBCOMMANDS: tuple[str, ...] = (
-    "lrm_backends.commands_compress",
-    "lrm_backends.commands_demo",
-    "lrm_backends.commands_export",
-    "lrm_backends.commands_plugins",
-    "lrm_backends.commands_report",
+    "lrm_backends.cli.compress",
+    "lrm_backends.cli.demo",
+    "lrm_backends.cli.export",
+    "lrm_backends.cli.plugins",
+    "lrm_backends.cli.report",
 )
 
 
-class UserError(Exception):
-    """A mistake in what the user asked for: printed as one line, no traceback."""
+from lrm_backends.errors import UserError  # noqa: E402  (re-exported: lrm_backends.cli.UserError)
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean the user asked for something that cannot work."""
-    from lrm_backends.cache import CacheError
-    from lrm_backends.validate import ValidationError
+    from lrm_backends.run.cache import CacheError
+    from lrm_backends.errors import ValidationError
 
     return (UserError, ValidationError, CacheError)
 
@@ -58,8 +57,9 @@ def translate_lrm_options(argv: Sequence[str]) -> list[str]:
 
     ``--repeats K`` becomes ``"repeats": K`` in ``--metadata`` (merged with any JSON the
     user passed), which our tasks read; ``--cache DIR`` becomes ``"lrm_cache": DIR`` and
-    ``--strict`` ``"lrm_strict": true`` (see ``lrm_backends.cache``). Plain lm_eval users
-    pass that metadata directly.
+    ``--strict`` ``"lrm_strict": true`` (see ``lrm_backends.run.cache``); ``--max-retries N``
+    ``"lrm_max_retries": N`` and ``--allow-failures`` ``"lrm_allow_failures": true`` (see
+    ``lrm_backends.run.failures``). Plain lm_eval users pass that metadata directly.
 
     >>> translate_lrm_options(["--tasks", "aime24_lrm", "--repeats", "4"])
     ['--tasks', 'aime24_lrm', '--metadata', '{"repeats": 4}']
@@ -71,12 +71,24 @@ def translate_lrm_options(argv: Sequence[str]) -> list[str]:
     argv = list(argv)
     repeats = _pop_option(argv, "--repeats")
     cache = _pop_option(argv, "--cache")
+    retries = _pop_option(argv, "--max-retries")
     strict = "--strict" in argv
-    argv = [a for a in argv if a != "--strict"]
-    if repeats is None and cache is None and not strict:
+    allow = "--allow-failures" in argv
+    argv = [a for a in argv if a not in ("--strict", "--allow-failures")]
+    if repeats is None and cache is None and not strict and retries is None and not allow:
         return argv
-    if repeats is not None and (not repeats.isdigit() or int(repeats) < 1):
-        raise UserError(f"--repeats {repeats!r}: expected a positive integer (samples per question), e.g. --repeats 8")
+    if retries is not None and not retries.isdigit():
+        raise UserError(f"--max-retries {retries!r}: expected a non-negative integer (retries per failed request), e.g. --max-retries 2")
+    if repeats is not None:
+        from lrm_backends.errors import ValidationError
+        from lrm_backends.run.settings import repeats as parse_repeats
+
+        try:
+            parse_repeats({"repeats": repeats})
+        except ValidationError:
+            raise UserError(
+                f"--repeats {repeats!r}: expected a positive integer (samples per question), e.g. --repeats 8"
+            ) from None
     if cache is not None and not cache.strip():
         raise UserError("--cache '': expected a folder for the response cache, e.g. --cache runs/cache")
     raw = _pop_option(argv, "--metadata")
@@ -92,12 +104,17 @@ def translate_lrm_options(argv: Sequence[str]) -> list[str]:
         meta["lrm_cache"] = cache
     if strict:
         meta["lrm_strict"] = True
+    if retries is not None:
+        meta["lrm_max_retries"] = int(retries)
+    if allow:
+        meta["lrm_allow_failures"] = True
     return [*argv, "--metadata", json.dumps(meta)]
 
 
 def run_lm_eval(argv: Sequence[str]) -> int:
     """Run lm-eval's CLI on ``argv`` with our tasks and backends registered."""
-    from lrm_backends.lmeval_glue import SAFETENSORS_ONLY_ENV, activate
+    from lrm_backends.run.lmeval_glue import activate
+    from lrm_backends.run.settings import SAFETENSORS_ONLY_ENV
 
     argv = translate_lrm_options(argv)
     # Checkpoints of lm-eval's hf backend load from safetensors only (lmeval_glue), unless
@@ -107,14 +124,14 @@ def run_lm_eval(argv: Sequence[str]) -> int:
     saved = sys.argv
     try:
         activate()
-        from lrm_backends.validate import validate_cli_args
+        from lrm_backends.run.validate import validate_cli_args
 
         validate_cli_args(argv)  # before lm-eval indexes its tasks and loads the model
         from lm_eval.__main__ import cli_evaluate
 
         sys.argv = ["lrm eval", *argv]
         cli_evaluate()
-    except SystemExit as exc:  # argparse --help / errors
+    except SystemExit as exc:  # argparse --help / errors; failed requests or engine (lmeval_glue.patch_cli)
         return int(exc.code or 0) if not isinstance(exc.code, str) else 1
     finally:
         sys.argv = saved

@@ -2,7 +2,7 @@
 
 Called by ``lrm eval`` on its arguments (:func:`validate_cli_args`) and, for plain
 ``lm_eval`` and Python callers, by the ``simple_evaluate`` wrapper of
-:mod:`lrm_backends.lmeval_glue` (:func:`validate_simple_evaluate`), which runs before
+:mod:`lrm_backends.run.lmeval_glue` (:func:`validate_simple_evaluate`), which runs before
 ``simple_evaluate`` builds the model. Each check raises :class:`ValidationError` with a
 message that names the bad value, says what was expected and how to fix it:
 
@@ -28,7 +28,6 @@ once per lm-eval version and kept in ``~/.cache/lrm-bench``).
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import glob
 import importlib
@@ -37,7 +36,6 @@ import json
 import logging
 import os
 import re
-import types
 import typing
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -45,16 +43,13 @@ from typing import Any
 
 import yaml
 
+from lrm_backends.errors import ValidationError, check_value, did_you_mean, show_value
+
 log = logging.getLogger(__name__)
 
 SPARSITY_KEYS = ("sparsity",)  # model arguments that are a fraction of weights pruned
 INDEX_FORMAT = 1
 _PATTERN_CHARS = set("*?[")
-
-
-class ValidationError(ValueError):
-    """A run that cannot work, found before any model loads (a user error: ``lrm``
-    prints its one-line message without a traceback)."""
 
 
 # ------------------------------------------------------------------------ entry points
@@ -159,9 +154,9 @@ def _available_backends() -> list[str]:
     import lm_eval.models  # noqa: F401  (lm-eval's own lazy registrations)
     from lm_eval.api.registry import model_registry
 
-    from lrm_backends.lmeval_glue import register_models
+    from lrm_backends.plugins import register_lm_eval_models
 
-    register_models()
+    register_lm_eval_models()
     return sorted(model_registry.keys())
 
 
@@ -217,7 +212,7 @@ def check_model_args(model: str, model_args: dict[str, Any]) -> None:
 def _check_hf_safetensors(model: str, model_args: dict[str, Any]) -> None:
     """lm-eval's hf backend under the safetensors-only policy (``lrm eval``): a local
     folder with only pickled weights fails now, not after lm-eval has set up."""
-    from lrm_backends.lmeval_glue import safetensors_only
+    from lrm_backends.run.settings import safetensors_only
 
     if safetensors_only(model, dict(model_args)).get("use_safetensors") is not True:
         return  # not the hf backend, the policy is off, or use_safetensors=False was passed
@@ -235,18 +230,9 @@ def _check_fraction(key: str, value: Any) -> None:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 < float(value) < 1.0
     if not ok:
         raise ValidationError(
-            f"--model_args {key}={_show(value)}: expected the fraction of weights pruned, a number "
+            f"--model_args {key}={show_value(value)}: expected the fraction of weights pruned, a number "
             f"strictly between 0 and 1. Pass e.g. {key}=0.5 for 50%."
         )
-
-
-def _show(value: Any) -> str:
-    """A parsed ``key=value`` value as the user most likely typed it."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))  # lm-eval's CLI parses "-1" as -1.0
-    return str(value)
 
 
 def check_against_signature(model: str, cls: type, model_args: dict[str, Any]) -> None:
@@ -268,103 +254,16 @@ def check_against_signature(model: str, cls: type, model_args: dict[str, Any]) -
         if key not in params:
             if takes_any:
                 continue
-            close = difflib.get_close_matches(key, list(params), n=1, cutoff=0.6)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(key, params)
             raise ValidationError(
-                f"--model_args {key}={_show(value)}: the {model} backend has no argument {key!r}.{hint} "
+                f"--model_args {key}={show_value(value)}: the {model} backend has no argument {key!r}.{hint} "
                 f"It takes: {', '.join(params)}. Remove it or correct the name."
             )
         check_value(model, key, value, hints.get(key), params[key].default)
 
 
-def check_value(model: str, key: str, value: Any, annotation: Any, default: Any = inspect.Parameter.empty) -> None:
-    """``value`` (as lm-eval parsed it from ``key=value``) against a type hint."""
-    if annotation is None or _accepts(annotation, value):
-        return
-    raise ValidationError(
-        f"--model_args {key}={_show(value)}: the {model} backend expects {key} to be "
-        f"{_describe(annotation)}. Pass e.g. {key}={_example(annotation, default)}."
-    )
-
-
-_NONE = type(None)
-
-
-def _members(tp: Any) -> list[Any]:
-    origin = typing.get_origin(tp)
-    if origin is typing.Union or (hasattr(types, "UnionType") and origin is types.UnionType):
-        return [m for arg in typing.get_args(tp) for m in _members(arg)]
-    return [tp]
-
-
-def _accepts(tp: Any, value: Any) -> bool:
-    for m in _members(tp):
-        if m is Any or m is object:
-            return True
-        if m is _NONE:
-            if value is None:
-                return True
-            continue
-        if typing.get_origin(m) is typing.Literal:
-            if value in typing.get_args(m):
-                return True
-            continue
-        if m is bool:
-            if isinstance(value, bool) or value in (0, 1):
-                return True
-        elif m is int:
-            if isinstance(value, int) and not isinstance(value, bool):
-                return True
-            if isinstance(value, float) and value.is_integer():
-                return True
-        elif m is float:
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                return True
-        elif m is str or (isinstance(m, type) and issubclass(m, os.PathLike)):
-            if isinstance(value, str):
-                return True
-        else:
-            return True  # a type we cannot tell from text (dict, a class...): let the backend judge
-    return False
-
-
-def _describe(tp: Any) -> str:
-    words = []
-    for m in _members(tp):
-        if m is _NONE:
-            continue
-        if typing.get_origin(m) is typing.Literal:
-            words.append("one of " + ", ".join(repr(a) for a in typing.get_args(m)))
-        elif m is bool:
-            words.append("true or false")
-        elif m is int:
-            words.append("an integer")
-        elif m is float:
-            words.append("a number")
-        elif m is str or (isinstance(m, type) and issubclass(m, os.PathLike)):
-            words.append("a text or path")
-        else:
-            words.append(getattr(m, "__name__", str(m)))
-    return " or ".join(dict.fromkeys(words)) or "empty"
-
-
-def _example(tp: Any, default: Any) -> str:
-    if default is not inspect.Parameter.empty and default is not None and _accepts(tp, default):
-        return _show(default)
-    for m in _members(tp):
-        if typing.get_origin(m) is typing.Literal:
-            return str(typing.get_args(m)[0])
-        if m is bool:
-            return "true"
-        if m is int:
-            return "1"
-        if m is float:
-            return "0.5"
-    return "VALUE"
-
-
 def _check_gguf(model_args: dict[str, Any]) -> None:
-    from lrm_backends.gguf import GGUFModelError, resolve_gguf_path
+    from lrm_backends.models.gguf import GGUFModelError, resolve_gguf_path
 
     pretrained = model_args.get("pretrained")
     if not pretrained:
@@ -587,9 +486,7 @@ def check_tasks(names: Sequence[str], *, include_path: Any = None, task_manager:
 
 
 def _unknown_task_message(name: str, names: set[str]) -> str:
-    lowered = {n.lower(): n for n in names}
-    close = [lowered[m] for m in difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.75)]
-    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    hint = did_you_mean(name, names, n=3, cutoff=0.75, ignore_case=True)
     return (
         f"--tasks {name}: no such task, group or tag.{hint} `lm_eval ls tasks` lists them all; "
         "your own task YAMLs need --include_path DIR."
@@ -600,21 +497,9 @@ def _unknown_task_message(name: str, names: set[str]) -> str:
 
 
 def check_repeats(metadata: dict[str, Any]) -> None:
-    from lrm_backends.evaluation import REPEATS_ENV
+    from lrm_backends.run.settings import repeats
 
-    value = metadata.get("repeats", os.environ.get(REPEATS_ENV))
-    if value in (None, ""):
-        return
-    try:
-        k = int(value)
-        ok = k >= 1 and float(value) == k
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise ValidationError(
-            f"repeats={value!r} (from --metadata or ${REPEATS_ENV}): expected a positive integer "
-            "(samples per question). Pass e.g. --repeats 8, --metadata '{\"repeats\": 8}' or LRM_REPEATS=8."
-        )
+    repeats(metadata)
 
 
 def check_data(names: Sequence[str], metadata: dict[str, Any]) -> None:
@@ -671,8 +556,8 @@ def _unwritable(path: Path) -> str | None:
 
 
 def check_outputs(output_path: Any, metadata: dict[str, Any]) -> None:
-    from lrm_backends.cache import CACHE_ENV, CACHE_METADATA_KEY
-    from lrm_backends.recording import RECORDS_DIR_ENV
+    from lrm_backends.run.cache import CACHE_ENV, CACHE_METADATA_KEY
+    from lrm_backends.run.recording import RECORDS_DIR_ENV
 
     places = []
     if output_path:

@@ -18,7 +18,7 @@ which it subclasses; everything else, loglikelihoods, chat templates, LoRA, is l
 - ``generate_until`` sends ``chunk_size`` requests (default :data:`DEFAULT_CHUNK_SIZE`)
   per ``LLM.generate`` call instead of all of them at once (``batch_size=auto``), and
   reports every response of a chunk through lm-eval's cache hook with the request's own
-  arguments as soon as the chunk is done. With ``--cache`` (``lrm_backends.cache``) a
+  arguments as soon as the chunk is done. With ``--cache`` (``lrm_backends.run.cache``) a
   crash loses at most one chunk; lm-eval's ``vllm`` reports rewritten arguments there,
   which no cache lookup can ever match.
 - Responses are :class:`~lrm_tasks.text.Generation` strings carrying vllm's exact
@@ -48,7 +48,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any, Literal
 
-from lrm_backends.lazy import LazyClass
+from lrm_backends.models.lazy import LazyClass
 from lrm_tasks.text import Generation
 
 log = logging.getLogger(__name__)
@@ -147,7 +147,7 @@ def _build() -> type:
     class VLLMBackend(VLLM):  # type: ignore[misc, valid-type]
         """lm-eval model ``lrm-vllm``; see the module docstring."""
 
-        lrm_seeding = "request"  # SamplingParams(seed=...) per request (lrm_backends.cache)
+        lrm_seeding = "request"  # SamplingParams(seed=...) per request (lrm_backends.run.cache)
 
         def __init__(
             self,
@@ -272,8 +272,8 @@ __getattr__ = _lazy.module_getattr  # VLLMBackend is built on first access
 
 
 def validate_model_args(model_args: dict[str, Any]) -> None:
-    """Check ``--model_args`` for lrm-vllm without importing vllm (see lrm_backends.validate)."""
-    from lrm_backends.validate import ValidationError, check_value
+    """Check ``--model_args`` for lrm-vllm without importing vllm (see lrm_backends.run.validate)."""
+    from lrm_backends.errors import ValidationError, check_value
 
     if "engine" in model_args:
         raise ValidationError(
@@ -302,11 +302,10 @@ def validate_model_args(model_args: dict[str, Any]) -> None:
         )
     unknown = sorted(set(model_args) - set(ARG_TYPES) - _engine_arg_names())
     if unknown and _engine_arg_names():
-        import difflib
+        from lrm_backends.errors import did_you_mean
 
         key = unknown[0]
-        close = difflib.get_close_matches(key, sorted(set(ARG_TYPES) | _engine_arg_names()), n=1, cutoff=0.6)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(key, set(ARG_TYPES) | _engine_arg_names())
         raise ValidationError(
             f"--model_args {key}={model_args[key]}: neither lm-eval's vllm model nor vllm's engine "
             f"takes {key!r}.{hint} Remove it or correct the name."

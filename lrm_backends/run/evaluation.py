@@ -7,7 +7,7 @@ to the registry's ``lrm_record_response`` hook. After: one ``lrm_record_task`` c
 task with its aggregate, and the context is cleared, even when the run fails.
 
 Around the model (any run with our tasks, or with a cache): a
-:class:`~lrm_backends.cache.ResilientLM` that resumes from ``--cache`` and records a
+:class:`~lrm_backends.run.cache.ResilientLM` that resumes from ``--cache`` and records a
 backend error on one request instead of ending the run; the results get an ``lrm``
 block saying how many requests failed.
 """
@@ -17,20 +17,23 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import sys
 from collections import defaultdict
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from lrm_tasks import harness, records
 from lrm_tasks.metrics import mean_of_known
 from lrm_tasks.tokens import TokenCounter
 
-from lrm_backends.cache import ResilientLM, open_cache, settings_from
-from lrm_backends.recording import RunInfo, close_all, records_dir
+from lrm_backends.plugins import call_recorders
+from lrm_backends.run.cache import ResilientLM, open_cache, settings_from
+from lrm_backends.run.recording import RunInfo, close_all, records_dir
+from lrm_backends.run import failures, settings
 
 log = logging.getLogger(__name__)
 
-REPEATS_ENV = "LRM_REPEATS"
 TOKENIZER_ENV = "LRM_TOKENIZER"
 
 
@@ -54,20 +57,7 @@ def _our_benchmark(task: Any) -> str | None:
 
 
 def _repeats(task: Any) -> int | None:
-    meta = getattr(task.config, "metadata", None) or {}
-    value = meta.get("repeats", os.environ.get(REPEATS_ENV))
-    if value in (None, ""):
-        return None
-    try:
-        k = int(value)
-    except (TypeError, ValueError):
-        k = 0
-    if k < 1:
-        raise ValueError(
-            f"repeats={value!r} (from --metadata or ${REPEATS_ENV}) is not a positive "
-            "integer; pass e.g. --metadata '{\"repeats\": 8}' or LRM_REPEATS=8."
-        )
-    return k
+    return settings.repeats(getattr(task.config, "metadata", None) or {})
 
 
 def _run_metadata(run_args: dict[str, Any], tasks: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -85,7 +75,9 @@ def _run_metadata(run_args: dict[str, Any], tasks: list[tuple[str, Any]]) -> dic
 def _model_tokenizer(lm: Any, model_args: dict[str, Any]) -> TokenCounter:
     name = os.environ.get(TOKENIZER_ENV) or model_args.get("lrm_tokenizer")
     if name:
-        return TokenCounter.from_pretrained(str(name))
+        from lrm_backends.tokenizers import token_counter
+
+        return token_counter(str(name))
     inner = getattr(lm, "lm", lm)  # lm-eval's CachingLM wraps the model
     tok = getattr(inner, "tokenizer", None)
     if tok is not None:
@@ -110,6 +102,8 @@ class Session:
         self.lm: Any = None  # what lm-eval's evaluate() gets: the model, wrapped
         self.resilient: ResilientLM | None = None
         self.bound = False
+        self.policy = failures.FailurePolicy()
+        self.record_paths: list[str] = []
 
     def prepare(self, lm: Any, task_dict: Any) -> bool:
         """Bind our tasks and wrap the model; return False (and do nothing) when none
@@ -132,7 +126,11 @@ class Session:
             if cache is not None:
                 cache.close()
             raise
-        self.resilient = ResilientLM(lm, cache=cache, strict=settings.strict, chunk_size=settings.chunk_size)
+        self.policy = failures.policy_from(_run_metadata(self.run_args, tasks))
+        self.resilient = ResilientLM(
+            lm, cache=cache, strict=settings.strict, chunk_size=settings.chunk_size, policy=self.policy,
+            log_folder=failures.log_folder_for(self.run_args.get("evaluation_tracker")),
+        )
         self.lm = self.resilient
         return True
 
@@ -152,9 +150,7 @@ class Session:
         sanitized = getattr(getattr(tracker, "general_config_tracker", None), "model_name_sanitized", None)
         self.run = RunInfo(model=identity, records_dir=records_dir(getattr(tracker, "output_path", None), sanitized))
         self.aggregates: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
-        from lrm_backends.plugins import get_plugin_manager
-
-        self.hook = get_plugin_manager().hook
+        self.failed_recorders: set[str] = set()  # plugins whose record hook raised
         self.previous = records.set_context(records.RunContext(
             counter=_model_tokenizer(lm, model_args), model=identity, max_gen_toks=budgets, sink=self.sink,
         ))
@@ -167,19 +163,22 @@ class Session:
         agg["no_answer_strict"].append(record["answer_strict"] is None)
         agg["no_answer_flexible"].append(record["answer_flexible"] is None)
         agg["failed"].append(record.get("error") is not None)
-        self.hook.lrm_record_response(record=record, run=self.run)
+        call_recorders("lrm_record_response", self.failed_recorders, record=record, run=self.run)
 
     def finish(self) -> None:
         try:
             if self.bound:
                 for task, agg in self.aggregates.items():
-                    self.hook.lrm_record_task(task=task, aggregate=summarize(agg), run=self.run)
+                    call_recorders(
+                        "lrm_record_task", self.failed_recorders, task=task, aggregate=summarize(agg), run=self.run
+                    )
         finally:
             if self.resilient is not None:
                 self.resilient.close()
             if self.bound:
                 records.set_context(self.previous)
                 for path in close_all():
+                    self.record_paths.append(str(path))
                     log.info("lrm-bench: per-response records in %s", path)
 
     def annotate(self, results: Any) -> Any:
@@ -188,6 +187,11 @@ class Session:
             return results
         summary = self.resilient.summary()
         results["lrm"] = summary
+        print(cache_line(summary), file=sys.stderr, flush=True)
+        failed_tasks = set(summary["failed_by_task"])
+        failed_records = [p for p in self.record_paths if any(f"lrm_responses_{t}_" in Path(p).name for t in failed_tasks)]
+        failures.note_run(summary["failed_requests"], summary["requests"], failed_records or self.record_paths,
+                          self.policy.allow_failures)
         if summary["failed_requests"]:
             log.warning(
                 "lrm-bench: %d request(s) failed in the backend and count as no answer (%s); "
@@ -195,6 +199,22 @@ class Session:
                 summary["failed_requests"], ", ".join(f"{t}: {n}" for t, n in summary["failed_by_task"].items()),
             )
         return results
+
+
+def cache_line(summary: dict[str, Any]) -> str:
+    """The run's last console line on where its responses came from.
+
+    >>> cache_line({"responses_generated": 2, "cache": {"folder": "c", "responses_from_cache": 10}})
+    'lrm-bench: 10 responses from the cache, 2 generated (cache: c)'
+    >>> cache_line({"responses_generated": 3})
+    'lrm-bench: 3 responses generated (no --cache: a rerun generates them again)'
+    """
+    generated = summary.get("responses_generated", 0)
+    cache = summary.get("cache")
+    if cache is None:
+        return f"lrm-bench: {generated} responses generated (no --cache: a rerun generates them again)"
+    return (f"lrm-bench: {cache['responses_from_cache']} responses from the cache, {generated} generated "
+            f"(cache: {cache['folder']})")
 
 
 def summarize(agg: dict[str, list]) -> dict[str, Any]:
