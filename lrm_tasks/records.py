@@ -118,4 +118,7 @@ def build_record(
         "response": str(response),
         # Set when the backend failed on this request (scored as no answer); else None.
         "error": getattr(response, "error", None),
+        # The request's real token budget when the backend reports it (lrm-vllm lowers it
+        # so a whole prompt fits max_model_len); else None (the task's max_gen_toks).
+        "max_gen_toks": getattr(response, "max_gen_toks", None),
     }

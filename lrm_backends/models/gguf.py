@@ -71,6 +71,9 @@ log = logging.getLogger(__name__)
 DEFAULT_N_CTX_CAP = 40960
 DEFAULT_MAX_GEN_TOKS = 256  # lm-eval's default when a task names no max_gen_toks
 DEFAULT_SEED = 1234
+# Requests per chunk dealt to a replica (replicas > 1): small, since each replica runs
+# one request at a time; a lost replica costs at most this many regenerations.
+DEFAULT_REPLICA_CHUNK = 8
 # Context rows for the scoring instance are allocated in steps of this many tokens.
 SCORING_CTX_STEP = 512
 # Generation keys we honour; anything else in a task's generation_kwargs is warned about.
@@ -112,6 +115,9 @@ class GGUFBackend(TemplateLM):
         max_gen_toks: int = DEFAULT_MAX_GEN_TOKS,
         seed: int = DEFAULT_SEED,
         verbose: bool = False,
+        replicas: int = 1,
+        ray_address: str | None = None,
+        chunk_size: int = DEFAULT_REPLICA_CHUNK,
         # lm-eval passes these to every model; llama.cpp runs one sequence at a time.
         batch_size: Any = None,
         max_batch_size: Any = None,
@@ -123,6 +129,12 @@ class GGUFBackend(TemplateLM):
                 "lrm-gguf needs the model file: --model_args pretrained=PATH.gguf"
             )
         self.path = resolve_gguf_path(pretrained)
+        self.replica_pool = None
+        self._replicas, self.chunk_size = int(replicas), max(1, int(chunk_size))
+        if self._replicas > 1:
+            from lrm_backends.models.replicas import require_ray
+
+            require_ray("lrm-gguf replicas > 1")  # before any model loads
         llama_cpp = _import_llama_cpp()
         self._llama_cpp = llama_cpp
         if device and str(device).startswith("cuda") and not n_gpu_layers:
@@ -153,7 +165,9 @@ class GGUFBackend(TemplateLM):
         if n_ctx is None:
             n_ctx = min(gguf_context_length(self.path) or DEFAULT_N_CTX_CAP, DEFAULT_N_CTX_CAP)
         self.n_ctx = int(n_ctx)
-        llm = self._use(logits_all=False)  # load now: a bad file fails before any request
+        # Load now: a bad file fails before any request. With replicas the weights live in
+        # them; this process keeps the vocabulary only (tokenizing, chat template).
+        llm = self._use(logits_all=False, vocab_only=self._replicas > 1)
         self._chat_template_src = self._pick_chat_template(chat_template, llm.metadata)
         self._bos_id = int(llm.token_bos())
         self._eos_id = int(llm.token_eos())
@@ -161,11 +175,32 @@ class GGUFBackend(TemplateLM):
         self._eos_text = self._token_text(self._eos_id, special=True) if self._eos_id >= 0 else ""
         # lrm-bench's token counter splits reasoning/answer counts with lm.tokenizer.
         self.tokenizer = GGUFTokenizer(lambda: self._llm, self.path.name)
+        if self._replicas > 1:
+            from lrm_backends.models.replicas import ReplicaPool, gguf_replica_spec
+
+            args = dict(pretrained=str(self.path), n_ctx=self.n_ctx, n_threads=n_threads,
+                        n_threads_batch=n_threads_batch, n_gpu_layers=n_gpu_layers, n_batch=n_batch,
+                        flash_attn=flash_attn, type_k=type_k, type_v=type_v, chat_template=chat_template,
+                        max_gen_toks=max_gen_toks, seed=seed, verbose=verbose)
+            cls = type(self)
+            self.replica_pool = ReplicaPool(gguf_replica_spec(f"{cls.__module__}:{cls.__qualname__}", args),
+                                            self._replicas, ray_address=ray_address, what="lrm-gguf replicas")
+
+    def lrm_summary(self) -> dict[str, Any]:
+        """Replica facts for the results' ``lrm`` block (empty without replicas)."""
+        return self.replica_pool.summary() if self.replica_pool is not None else {}
+
+    def close_replicas(self) -> None:
+        """Stop the replicas (and a Ray instance they started)."""
+        if self.replica_pool is not None:
+            self.replica_pool.close()
 
     # ------------------------------------------------------------------ loading
-    def _load(self, *, n_ctx: int, logits_all: bool = False):
+    def _load(self, *, n_ctx: int, logits_all: bool = False, vocab_only: bool = False):
         llama_cpp = self._llama_cpp
         kwargs = {k: v for k, v in self._load_kwargs.items() if v is not None}
+        if vocab_only:
+            kwargs["vocab_only"] = True
         try:
             return llama_cpp.Llama(model_path=str(self.path), n_ctx=n_ctx, logits_all=logits_all, **kwargs)
         except ValueError as exc:
@@ -175,22 +210,23 @@ class GGUFBackend(TemplateLM):
                 "and does it fit in memory? Rerun with verbose=True for llama.cpp's log."
             ) from exc
 
-    def _use(self, *, logits_all: bool, n_ctx: int | None = None) -> Any:
+    def _use(self, *, logits_all: bool, n_ctx: int | None = None, vocab_only: bool = False) -> Any:
         """The llama.cpp instance for generation (``logits_all=False``, full n_ctx) or
         for scoring (``logits_all=True``: every position's logits are kept in
         ``Llama.scores``, so it is sized to the requests at hand).  One is held at a
         time; lm-eval sends each request type in one call, so switching is rare."""
         n_ctx = n_ctx or self.n_ctx
         held = self._llm
-        if held is not None and self._llm_logits_all == logits_all and held.n_ctx() >= n_ctx:
+        if (held is not None and self._llm_logits_all == logits_all and held.n_ctx() >= n_ctx
+                and (vocab_only or not getattr(self, "_llm_vocab_only", False))):
             return held
         if held is not None:
             log.info("lrm-gguf: reloading %s with logits_all=%s, n_ctx=%d", self.path.name, logits_all, n_ctx)
             self._llm = self._holder[0] = None
             held.close()
-        llm = self._load(n_ctx=n_ctx, logits_all=logits_all)
+        llm = self._load(n_ctx=n_ctx, logits_all=logits_all, vocab_only=vocab_only)
         self._llm = self._holder[0] = llm
-        self._llm_logits_all = logits_all
+        self._llm_logits_all, self._llm_vocab_only = logits_all, vocab_only
         self._vocab = self._llama_cpp.llama_model_get_vocab(llm.model)  # per loaded model
         return llm
 
@@ -287,7 +323,7 @@ class GGUFBackend(TemplateLM):
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[Generation]:
         if not requests:
             return []
-        llm = self._use(logits_all=False)
+        llm = self._use(logits_all=False, vocab_only=self.replica_pool is not None)
         prepared = []
         for i, req in enumerate(requests):
             context, gen_kwargs = req.args
@@ -304,22 +340,52 @@ class GGUFBackend(TemplateLM):
                     "nothing was generated."
                 )
             prepared.append((req, tokens, kwargs))
-        n_ctx = llm.n_ctx()
+        n_ctx = self.n_ctx if self.replica_pool is not None else llm.n_ctx()
+        if self.replica_pool is not None:
+            return self._generate_on_replicas(prepared, n_ctx, disable_tqdm)
         results = []
         for i, (req, tokens, kwargs) in enumerate(tqdm(prepared, disable=disable_tqdm, desc="lrm-gguf generate")):
-            budget = int(kwargs["max_gen_toks"])
-            if len(tokens) + budget > n_ctx:
-                self._warn_once(
-                    "context-cap",
-                    f"prompt + max_gen_toks ({len(tokens)} + {budget}) exceeds n_ctx={n_ctx}: "
-                    "generation stops at the context end (finish_reason 'length'); pass a larger n_ctx to "
-                    "avoid it (warned once per run)"
-                )
-                budget = n_ctx - len(tokens)
+            budget = self._fit_budget(tokens, kwargs, n_ctx)
             out = self._generate(tokens, kwargs, budget, seed=int(kwargs.get("seed", self.seed)) + i)
             results.append(out)
             self.cache_hook.add_partial("generate_until", req.args, out)
         return results
+
+    def _generate_on_replicas(self, prepared: list, n_ctx: int, disable_tqdm: bool) -> list[Generation]:
+        """The same requests, seeds and budgets as one process would use, in chunks dealt
+        to the replicas; each chunk reported to the cache hook as it returns."""
+        from lrm_backends.models.replicas import chunked
+
+        items = [(tokens, kwargs, self._fit_budget(tokens, kwargs, n_ctx), int(kwargs.get("seed", self.seed)) + i)
+                 for i, (_, tokens, kwargs) in enumerate(prepared)]
+        starts = list(range(0, len(items), self.chunk_size))
+        results: list[Any] = [None] * len(items)
+        bar = tqdm(total=len(items), disable=disable_tqdm, desc="lrm-gguf generate (replicas)")
+
+        def finish(c: int, outs: list[Generation]) -> None:
+            for i, out in enumerate(outs, start=starts[c]):
+                results[i] = out
+                self.cache_hook.add_partial("generate_until", prepared[i][0].args, out)
+            bar.update(len(outs))
+
+        try:
+            self.replica_pool.run(chunked(items, self.chunk_size), finish)
+        finally:
+            bar.close()
+        return results
+
+    def _fit_budget(self, tokens: list[int], kwargs: dict, n_ctx: int) -> int:
+        """The request's budget, capped where the context ends."""
+        budget = int(kwargs["max_gen_toks"])
+        if len(tokens) + budget > n_ctx:
+            self._warn_once(
+                "context-cap",
+                f"prompt + max_gen_toks ({len(tokens)} + {budget}) exceeds n_ctx={n_ctx}: "
+                "generation stops at the context end (finish_reason 'length'); pass a larger n_ctx to "
+                "avoid it (warned once per run)"
+            )
+            budget = n_ctx - len(tokens)
+        return budget
 
     def _generate(self, tokens: list[int], kwargs: dict, budget: int, *, seed: int) -> Generation:
         llm, llama_cpp, vocab = self._llm, self._llama_cpp, self._vocab

@@ -89,6 +89,7 @@ OUTPUT_NEUTRAL_ARGS = frozenset({
     "batch_size", "max_batch_size", "device", "chunk_size", "gpu_memory_utilization",
     "max_num_seqs", "data_parallel_size", "parallelize", "n_threads", "n_threads_batch",
     "verbose", "lrm_tokenizer", "use_safetensors", "load_format",
+    "replicas", "ray_address",  # how the work is spread (lrm_backends.models.replicas)
 })
 # Local checkpoint files whose size and mtime enter the model identity (a folder
 # re-saved with another sparsity at the same path is another model).
@@ -489,6 +490,8 @@ def _entry(method: str, slot: Slot, value: Any) -> dict[str, Any]:
         entry["text"] = str(value)
         entry["generated_tokens"] = getattr(value, "generated_tokens", None)
         entry["finish_reason"] = getattr(value, "finish_reason", None)
+        if getattr(value, "max_gen_toks", None) is not None:
+            entry["max_gen_toks"] = value.max_gen_toks
     else:
         entry["value"] = list(value) if isinstance(value, tuple) else value
     if slot.seed is not None:
@@ -499,7 +502,7 @@ def _entry(method: str, slot: Slot, value: Any) -> dict[str, Any]:
 def _from_entry(method: str, entry: dict[str, Any]) -> Any:
     if method == "generate_until":
         return Generation(entry["text"], generated_tokens=entry.get("generated_tokens"),
-                          finish_reason=entry.get("finish_reason"))
+                          finish_reason=entry.get("finish_reason"), max_gen_toks=entry.get("max_gen_toks"))
     value = entry["value"]
     return tuple(value) if isinstance(value, list) else value
 
@@ -806,6 +809,9 @@ class ResilientLM:
         }
         if self.cache is not None:
             out["cache"] = {"folder": str(self.cache.folder), "responses_from_cache": self.stats["cached"]}
+        backend_summary = getattr(self.lm, "lrm_summary", None)  # e.g. replicas: loads, retries
+        if callable(backend_summary):
+            out.update(backend_summary() or {})
         return out
 
 
