@@ -91,6 +91,7 @@ class Case:
     output_path: str | None = None
     metadata: dict | None = None
     env: dict | None = None
+    limit: str | None = None
     message: str | Callable[[], str] = ""
 
     def argv(self) -> list[str]:
@@ -101,6 +102,8 @@ class Case:
             out += ["--output_path", self.output_path]
         if self.metadata:
             out += ["--metadata", json.dumps(self.metadata)]
+        if self.limit is not None:
+            out += ["--limit", self.limit]
         return out
 
     def expected(self) -> str:
@@ -233,6 +236,19 @@ CASES: dict[str, Callable[[Path], Case]] = {
         env={"LRM_RECORDS_DIR": str(_file(tmp) / "records")},
         message=f"LRM_RECORDS_DIR={tmp}/notes.txt/records: cannot write there ({tmp}/notes.txt is a file, "
                 "not a folder). Pass a folder you can write to."),
+    "limit zero": lambda tmp: Case(
+        limit="0",
+        message="--limit 0: no document would be evaluated. Pass a number of documents per task "
+                "(e.g. --limit 8) or a fraction in (0, 1) (e.g. --limit 0.1), or leave --limit out "
+                "to evaluate every document."),
+    "empty id list": lambda tmp: Case(
+        metadata={"ids": str(_empty_ids(tmp))},
+        message=f"--metadata ids={tmp}/ids.txt: the file lists no ids. Put one id per line (or a "
+                "JSON array), or name a shipped list: " + ", ".join(_shipped_id_lists()) + "."),
+    "gguf n_ctx not a number": lambda tmp: Case(
+        model="lrm-gguf", model_args="pretrained=/tmp/x.gguf,n_ctx=big",
+        message="--model_args n_ctx=big: the lrm-gguf backend expects n_ctx to be an integer. Pass e.g. "
+                "n_ctx=40960."),
     "replay responses missing": lambda tmp: Case(
         model="lrm-replay", model_args="responses=/nonexistent.jsonl",
         message="--model_args responses=/nonexistent.jsonl: no such file or folder. Pass lm-eval "
@@ -293,6 +309,17 @@ def _file(tmp: Path) -> Path:
     return f
 
 
+def _empty_ids(tmp: Path) -> Path:
+    (tmp / "ids.txt").write_text("# no ids yet\n", encoding="utf-8")
+    return tmp / "ids.txt"
+
+
+def _shipped_id_lists() -> list[str]:
+    from lrm_tasks import harness
+
+    return list(harness.ID_LISTS)
+
+
 def _apply(case: Case, monkeypatch) -> None:
     for key, value in (case.env or {}).items():
         monkeypatch.setenv(key, value)
@@ -323,6 +350,8 @@ def test_simple_evaluate_fails_before_building_the_model(name, tmp_path, monkeyp
         kwargs["evaluation_tracker"] = EvaluationTracker(output_path=case.output_path)
     if case.metadata:
         kwargs["metadata"] = case.metadata
+    if case.limit is not None:
+        kwargs["limit"] = float(case.limit)
     start = time.perf_counter()
     with pytest.raises(ValidationError) as err:
         lm_eval.simple_evaluate(**kwargs)
