@@ -36,9 +36,29 @@ def _with_our_path(include_path, ours: Path) -> list:
     return [ours, *paths]
 
 
+class _OurCustomDatasetNotice(logging.Filter):
+    """Drops lm-eval's per-task "Custom kwargs can be passed to `--metadata`" warning for
+    our tasks: it is printed for every task whose data comes from a function, and ours
+    document their metadata (``ids``, ``repeats``...) in the README instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        if "Custom kwargs can be passed to `--metadata`" not in msg:
+            return True
+        return not msg.split(":", 1)[0].endswith(("_lrm", "_lrm_paper"))
+
+
+def quiet_lm_eval_notices() -> None:
+    """Install :class:`_OurCustomDatasetNotice` on lm-eval's task logger (once)."""
+    task_logger = logging.getLogger("lm_eval.api.task")
+    if not any(isinstance(f, _OurCustomDatasetNotice) for f in task_logger.filters):
+        task_logger.addFilter(_OurCustomDatasetNotice())
+
+
 def patch_task_manager(module: ModuleType) -> None:
     """Make every ``TaskManager`` that indexes lm-eval's default tasks also index
     lrm-bench's ``task_configs/`` (``include_defaults=False`` leaves it alone)."""
+    quiet_lm_eval_notices()
     cls = module.TaskManager
     if getattr(cls.__init__, _PATCHED_FLAG, False):
         return
