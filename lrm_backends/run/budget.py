@@ -240,7 +240,7 @@ def load_items(
 ) -> list[Item]:
     """The saved responses of ``run_dirs`` matched to their task's documents and prompts
     (the task's own prompt, built by lm-eval as the original run did)."""
-    from lm_eval.tasks import TaskManager, get_task_dict
+    from lm_eval.tasks import TaskManager
 
     from lrm_backends.models.replay import ReplayError, ResponseStore
 
@@ -261,7 +261,10 @@ def load_items(
             canonical_task(name)
         except ValueError as exc:
             raise BudgetError(f"task {name!r}: the budget pass scores lrm-bench tasks only ({exc})") from None
-    task_dict = get_task_dict(names, TaskManager())
+    try:
+        task_dict = TaskManager().load(list(names))["tasks"]
+    except Exception as exc:  # lm-eval names unknown tasks in its own message
+        raise BudgetError(f"tasks {', '.join(names)}: lm-eval could not load them ({exc})") from None
     items: list[Item] = []
     for name in names:
         task = task_dict[name]
