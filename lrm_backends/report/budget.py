@@ -106,6 +106,15 @@ def budget_markdown(rows: list[dict[str, Any]], figure: Path | None, out: Path) 
     return text
 
 
+def budget_label(budget: int) -> str:
+    """A budget as axis text.
+
+    >>> budget_label(4096), budget_label(1536), budget_label(100)
+    ('4k', '1.5k', '100')
+    """
+    return f"{budget / 1024:g}k" if budget >= 1024 and budget % 512 == 0 else str(budget)
+
+
 def draw_budget_curves(rows: list[dict[str, Any]], path: Path) -> Path | None:
     """One panel per task; per model, accuracy ± standard error against the budget (log
     axis), its unforced accuracy as a dotted line."""
@@ -132,6 +141,9 @@ def draw_budget_curves(rows: list[dict[str, Any]], path: Path) -> Path | None:
             if full is not None and full["accuracy"] is not None:
                 ax.axhline(100 * full["accuracy"], linestyle=":", color=colors[model], linewidth=1)
         ax.set_xscale("log", base=2)
+        ticks = sorted({r["budget"] for r in forced if r["task"] == task})
+        ax.set_xticks(ticks, [budget_label(b) for b in ticks], minor=False)
+        ax.set_xticks([], minor=True)
         ax.set_title(task)
         ax.set_xlabel("reasoning budget (tokens)")
         ax.set_ylabel("accuracy (%)")
