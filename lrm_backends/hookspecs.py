@@ -9,13 +9,33 @@ arguments they use.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 import pluggy
+
+from lrm_tasks.records import Record
 
 PROJECT_NAME = "lrm_bench"
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+def default_timestamp() -> str:
+    """The same shape as lm-eval's result file names (``2026-11-28T17-30-00.123456``)."""
+    return datetime.now().isoformat().replace(":", "-")
+
+
+@dataclass
+class RunInfo:
+    """One evaluation, as recorders see it."""
+
+    model: str | None  # "<backend>:<pretrained>"
+    records_dir: Path  # where the default recorder writes
+    timestamp: str = field(default_factory=default_timestamp)
 
 
 @hookspec
@@ -36,10 +56,10 @@ def register_backends(register: Callable[[str, str], None]) -> None:
 
 
 @hookspec
-def lrm_record_response(record: dict, run: object) -> None:
+def lrm_record_response(record: Record, run: RunInfo) -> None:
     """Receive one scored response, right after scoring (the post-hoc hook).
 
-    :param record: a JSON-ready dict: ``task``, ``benchmark``, ``doc_key``, ``repeat``,
+    :param record: a JSON-ready dict (:class:`lrm_tasks.records.Record`): ``task``, ``benchmark``, ``doc_key``, ``repeat``,
         ``model``, ``reasoning_tokens``, ``answer_tokens``, ``total_tokens`` (``None``
         when unknown, never 0), ``count_source`` (``"backend"`` | ``"retokenized"`` |
         ``None``), ``finish_reason``, ``truncated``, ``think_closed``,
@@ -47,7 +67,7 @@ def lrm_record_response(record: dict, run: object) -> None:
         ``correct_strict``/``correct_flexible``, ``f1_strict``/``f1_flexible``, ``gold``,
         the raw ``response`` and ``error`` (the backend's error for this request, else
         ``None``; such a response is scored as no answer). Treat it as read-only.
-    :param run: the :class:`lrm_backends.run.recording.RunInfo` of this evaluation
+    :param run: the :class:`RunInfo` of this evaluation
         (``model``, ``records_dir``, ``timestamp``).
 
     Every implementation is called, in registration order; the default one appends the
@@ -57,7 +77,7 @@ def lrm_record_response(record: dict, run: object) -> None:
 
 
 @hookspec
-def lrm_record_task(task: str, aggregate: dict, run: object) -> None:
+def lrm_record_task(task: str, aggregate: dict[str, Any], run: RunInfo) -> None:
     """Receive one task's aggregate once all its responses were recorded.
 
     :param task: the lm-eval task name (``aime24_lrm``...).

@@ -14,7 +14,6 @@ by entry-point name (or distribution name, or ``lrm_backends.builtin`` for ours)
 
 from __future__ import annotations
 
-import difflib
 import functools
 import importlib
 import os
@@ -216,11 +215,10 @@ def unknown_backend_message(name: str, available: Any, *, kind: str = "backend")
     >>> print(unknown_backend_message("lrm-guff", ["lrm-gguf", "lrm-replay"]))
     unknown backend 'lrm-guff'. Did you mean 'lrm-gguf'? Available backends: lrm-gguf, lrm-replay. Plugins add more (see `lrm plugins`).
     """
+    from lrm_backends.errors import did_you_mean
+
     names = sorted(available)
-    lowered = {n.lower(): n for n in names}
-    close = [lowered[m] for m in difflib.get_close_matches(name.lower(), lowered, n=3, cutoff=0.6)]
-    close += [n for n in names if name.lower() in n.lower() and n not in close][: 3 - len(close)]
-    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    hint = did_you_mean(name, names, n=3, ignore_case=True, substrings=True)
     return (
         f"unknown {kind} {name!r}.{hint} Available {kind}s: "
         f"{', '.join(names) or '(none)'}. Plugins add more (see `lrm plugins`)."
@@ -231,3 +229,42 @@ def load_backend(name: str) -> type:
     """Import and return the class registered as backend ``name``."""
     module, _, attr = resolve_backend(name).partition(":")
     return getattr(importlib.import_module(module), attr)
+
+
+def register_lm_eval_models(module: Any = None) -> None:
+    """Add every backend of our registry to lm-eval's model registry (lazy targets).
+
+    Runs after ``lm_eval.models`` has registered lm-eval's own lazy models (the import
+    hook calls it right after that module loads): registering into an empty registry
+    would stop ``get_model`` from ever importing ``lm_eval.models``, and ``--model vllm``
+    would then fail. Names lm-eval already has are left to lm-eval.
+    """
+    from lm_eval.api.registry import model_registry
+
+    for name, target in backend_targets().items():
+        if name not in model_registry:
+            model_registry.register(name, target=target)
+
+
+def call_recorders(hook_name: str, failed: set[str], **kwargs: Any) -> None:
+    """Call every implementation of the record hook ``hook_name`` (in pluggy's order)
+    with the keyword arguments it names.
+
+    An implementation that raises is reported once, as a :class:`PluginWarning` naming
+    its plugin, added to ``failed`` and skipped for the rest of the run (``failed`` is
+    the run's own set), so a broken recorder never costs the evaluation.
+    """
+    caller = getattr(get_plugin_manager().hook, hook_name)
+    for impl in reversed(caller.get_hookimpls()):
+        if impl.plugin_name in failed:
+            continue
+        try:
+            impl.function(**{name: kwargs[name] for name in impl.argnames})
+        except Exception as exc:
+            failed.add(impl.plugin_name)
+            warnings.warn(
+                f"lrm-bench: plugin {impl.plugin_name!r} raised in {hook_name} "
+                f"({type(exc).__name__}: {exc}); it gets no more records in this run",
+                PluginWarning,
+                stacklevel=2,
+            )

@@ -11,12 +11,44 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 from weakref import WeakValueDictionary
 
 from lrm_tasks.tokens import TokenCounter, TokenCounts
 
 RECORD_VERSION = 1
+
+
+class Record(TypedDict):
+    """One scored response, as recorders receive it (``lrm_record_response``) and as the
+    default recorder writes it (one JSON line). Unknown values are ``None``, never 0."""
+
+    record_version: int
+    task: str  # the lm-eval task name (aime24_lrm, ...)
+    benchmark: str  # the benchmark table's name (aime24, ...)
+    doc_key: str | None
+    repeat: int
+    model: str | None
+    reasoning_tokens: int | None  # up to and including </think>; all of it if unclosed
+    answer_tokens: int | None
+    total_tokens: int | None
+    count_source: str | None  # "backend" | "retokenized" | None
+    finish_reason: str | None  # "stop" | "length" | None
+    truncated: bool | None
+    think_closed: bool
+    answer_strict: str | None  # None = no answer
+    answer_flexible: str | None
+    correct_strict: bool
+    correct_flexible: bool
+    f1_strict: float | None  # MuSiQue only
+    f1_flexible: float | None
+    gold: str
+    first_answer_tokens: int | None  # lrm_tasks.overthinking
+    reasoning_after_first_answer: float | None
+    answer_switches: int | None
+    looping: bool | None
+    response: str  # the raw response, never altered
+    error: str | None  # the backend's error for this request (scored as no answer)
 
 
 @dataclass
@@ -56,14 +88,14 @@ def build_record(
     counts: TokenCounts,
     model: str | None,
     overthinking: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> Record:
     """One JSON-ready record: what was asked, answered, extracted, scored and spent.
 
     ``overthinking`` adds ``first_answer_tokens``, ``reasoning_after_first_answer``,
     ``answer_switches`` and ``looping`` (:mod:`lrm_tasks.overthinking`); without it they
     are ``None`` (unknown)."""
     over = overthinking or {}
-    return {
+    return {  # type: ignore[typeddict-item]  (**counts: the TokenCounts fields)
         "record_version": RECORD_VERSION,
         "task": task,
         "benchmark": benchmark,
@@ -86,4 +118,7 @@ def build_record(
         "response": str(response),
         # Set when the backend failed on this request (scored as no answer); else None.
         "error": getattr(response, "error", None),
+        # The request's real token budget when the backend reports it (lrm-vllm lowers it
+        # so a whole prompt fits max_model_len); else None (the task's max_gen_toks).
+        "max_gen_toks": getattr(response, "max_gen_toks", None),
     }

@@ -469,6 +469,7 @@ class Generation(str):
     finish_reason: str | None
     count_source: str | None
     error: str | None
+    max_gen_toks: int | None  # the budget the backend really gave it, when it lowered it
 
     def __new__(
         cls,
@@ -477,19 +478,23 @@ class Generation(str):
         generated_tokens: int | None = None,
         finish_reason: str | None = None,
         error: str | None = None,
+        max_gen_toks: int | None = None,
     ) -> Generation:
         obj = super().__new__(cls, text)
         obj.generated_tokens = generated_tokens
         obj.finish_reason = finish_reason
         obj.count_source = "backend" if generated_tokens is not None else None
         obj.error = error
+        obj.max_gen_toks = max_gen_toks
         return obj
 
     def __reduce__(self):  # keep the facts through pickling (multiprocessing, caches)
-        return (_rebuild, (str(self), self.generated_tokens, self.finish_reason, self.error))
+        return (_rebuild, (str(self), self.generated_tokens, self.finish_reason, self.error, self.max_gen_toks))
 
 
 def _rebuild(
-    text: str, generated_tokens: int | None, finish_reason: str | None, error: str | None = None
+    text: str, generated_tokens: int | None, finish_reason: str | None, error: str | None = None,
+    max_gen_toks: int | None = None,
 ) -> Generation:
-    return Generation(text, generated_tokens=generated_tokens, finish_reason=finish_reason, error=error)
+    return Generation(text, generated_tokens=generated_tokens, finish_reason=finish_reason, error=error,
+                      max_gen_toks=max_gen_toks)

@@ -22,6 +22,7 @@ from lrm_tasks.text import Generation
 
 FAKE_VLLM = Path(__file__).resolve().parent / "helpers" / "fake_vllm"
 SAMPLES = Path(__file__).resolve().parents[1] / "lrm_tasks" / "samples"
+TASK_DIR = str(Path(__file__).resolve().parents[1] / "task_configs")  # ours, without lm-eval's own
 SAMPLED = {"until": [], "do_sample": True, "temperature": 0.6, "top_p": 0.95, "max_gen_toks": 12}
 
 
@@ -222,7 +223,7 @@ def test_a_failed_request_is_recorded_and_counted_and_the_run_goes_on(
     meta = {"repeats": 2}
     results = lm_eval.simple_evaluate(
         model="lrm-vllm", model_args=f"pretrained={tiny_hf_dir},max_model_len=512", tasks=["aime24_lrm"],
-        limit=2, gen_kwargs="max_gen_toks=8", task_manager=TaskManager(include_defaults=False, metadata=meta),
+        limit=2, gen_kwargs="max_gen_toks=8", task_manager=TaskManager(include_defaults=False, include_path=TASK_DIR, metadata=meta),
         metadata=meta,
     )
     assert results["lrm"]["failed_requests"] == 2 and results["lrm"]["failed_by_task"] == {"aime24_lrm": 2}
@@ -239,7 +240,7 @@ def test_a_failed_request_is_recorded_and_counted_and_the_run_goes_on(
     with pytest.raises(RuntimeError, match="cannot serve this prompt"):
         lm_eval.simple_evaluate(
             model="lrm-vllm", model_args=f"pretrained={tiny_hf_dir},max_model_len=512", tasks=["aime24_lrm"],
-            limit=2, gen_kwargs="max_gen_toks=8", task_manager=TaskManager(include_defaults=False),
+            limit=2, gen_kwargs="max_gen_toks=8", task_manager=TaskManager(include_defaults=False, include_path=TASK_DIR),
             metadata={"lrm_strict": True},
         )
 
@@ -272,7 +273,7 @@ def test_retry_count_reaches_the_results_lrm_block(fake_vllm, tiny_hf_dir, tmp_p
     meta = {"lrm_max_retries": 3}
     results = lm_eval.simple_evaluate(
         model="lrm-vllm", model_args=f"pretrained={tiny_hf_dir},max_model_len=512", tasks=["aime24_lrm"],
-        limit=2, gen_kwargs="max_gen_toks=8", task_manager=TaskManager(include_defaults=False, metadata=meta),
+        limit=2, gen_kwargs="max_gen_toks=8", task_manager=TaskManager(include_defaults=False, include_path=TASK_DIR, metadata=meta),
         metadata=meta,
     )
     lrm = results["lrm"]

@@ -24,14 +24,13 @@ SUBCOMMANDS: tuple[str, ...] = (
 )
 
 
-class UserError(Exception):
-    """A mistake in what the user asked for: printed as one line, no traceback."""
+from lrm_backends.errors import UserError  # noqa: E402  (re-exported: lrm_backends.cli.UserError)
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean the user asked for something that cannot work."""
     from lrm_backends.run.cache import CacheError
-    from lrm_backends.run.validate import ValidationError
+    from lrm_backends.errors import ValidationError
 
     return (UserError, ValidationError, CacheError)
 
@@ -81,8 +80,16 @@ def translate_lrm_options(argv: Sequence[str]) -> list[str]:
         return argv
     if retries is not None and not retries.isdigit():
         raise UserError(f"--max-retries {retries!r}: expected a non-negative integer (retries per failed request), e.g. --max-retries 2")
-    if repeats is not None and (not repeats.isdigit() or int(repeats) < 1):
-        raise UserError(f"--repeats {repeats!r}: expected a positive integer (samples per question), e.g. --repeats 8")
+    if repeats is not None:
+        from lrm_backends.errors import ValidationError
+        from lrm_backends.run.settings import repeats as parse_repeats
+
+        try:
+            parse_repeats({"repeats": repeats})
+        except ValidationError:
+            raise UserError(
+                f"--repeats {repeats!r}: expected a positive integer (samples per question), e.g. --repeats 8"
+            ) from None
     if cache is not None and not cache.strip():
         raise UserError("--cache '': expected a folder for the response cache, e.g. --cache runs/cache")
     raw = _pop_option(argv, "--metadata")
@@ -105,10 +112,34 @@ def translate_lrm_options(argv: Sequence[str]) -> list[str]:
     return [*argv, "--metadata", json.dumps(meta)]
 
 
+EVAL_HELP = """\
+usage: lrm eval [lrm-bench options] [lm_eval run options]
+
+lm_eval with lrm-bench's tasks and backends registered. lrm-bench's own options:
+  --repeats K          sample K responses per question (avg@K, pass@k, maj@k)
+  --cache DIR          keep every response in DIR as it arrives; the same command
+                       again generates only what is missing (not lm-eval's
+                       --use_cache, which keys on the request text and keeps no
+                       sampled repeats apart)
+  --strict             stop at the first failed request instead of recording it
+  --max-retries N      retries of a failed request (default 2), never a reload
+  --allow-failures     exit 0 even when some requests failed (default: exit 3)
+Plain lm_eval takes the same settings as --metadata '{"repeats": K, "lrm_cache": DIR,
+"lrm_strict": true, "lrm_max_retries": N, "lrm_allow_failures": true}'.
+
+lm_eval's own options follow.
+"""
+
+
 def run_lm_eval(argv: Sequence[str]) -> int:
     """Run lm-eval's CLI on ``argv`` with our tasks and backends registered."""
-    from lrm_backends.run.lmeval_glue import SAFETENSORS_ONLY_ENV, activate
+    from lrm_backends.run.lmeval_glue import activate
+    from lrm_backends.run.settings import SAFETENSORS_ONLY_ENV
 
+    if any(a in ("-h", "--help") for a in argv):
+        print(EVAL_HELP)
+        if argv[:1] != ["run"]:
+            argv = ["run", *argv]  # lm_eval's `run` options, not its list of commands
     argv = translate_lrm_options(argv)
     # Checkpoints of lm-eval's hf backend load from safetensors only (lmeval_glue), unless
     # the user set LRM_SAFETENSORS_ONLY=0 or passes use_safetensors=False.

@@ -181,16 +181,6 @@ def _jsonl(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
 # ---------------------------------------------------------------- tokenizers
 
 
-class _EncodeAdapter:
-    """Makes an ``encode(text) -> ids`` tokenizer look like a transformers one."""
-
-    def __init__(self, encode: Callable[[str], Sequence[int]]) -> None:
-        self._encode = encode
-
-    def __call__(self, texts: list[str], add_special_tokens: bool = False) -> dict[str, list]:
-        return {"input_ids": [self._encode(t) for t in texts]}
-
-
 class Tokenizers:
     """Loads each named tokenizer once, for re-tokenizing runs that logged no counts."""
 
@@ -226,23 +216,10 @@ class Tokenizers:
 
 
 def load_counter(name: str) -> Any:
-    """A TokenCounter for ``name``: a ``.gguf`` file (llama.cpp's vocabulary), a folder
-    or file holding ``tokenizer.json`` (the ``tokenizers`` library, no transformers
-    import), else a transformers tokenizer name or folder."""
-    from lrm_tasks.tokens import TokenCounter
+    """A TokenCounter for ``name`` (see :func:`lrm_backends.tokenizers.token_counter`)."""
+    from lrm_backends.tokenizers import token_counter
 
-    path = Path(name).expanduser()
-    if name.lower().endswith(".gguf"):
-        from lrm_backends.models.gguf import GGUFTokenizer
-
-        tok = GGUFTokenizer.from_file(path)
-        return TokenCounter(_EncodeAdapter(lambda t: tok.encode(t, add_special_tokens=False)), name=name)
-    tok_json = path / "tokenizer.json" if path.is_dir() else path
-    if tok_json.is_file() and tok_json.suffix == ".json":
-        from tokenizers import Tokenizer
-
-        return TokenCounter(Tokenizer.from_file(str(tok_json)), name=name)
-    return TokenCounter.from_pretrained(name)
+    return token_counter(name)
 
 
 # ---------------------------------------------------------------- records and samples

@@ -69,6 +69,7 @@ from lm_eval.api.model import CacheHook
 from lrm_backends.run.failures import (
     ENGINE, EarlyFailures, FailurePolicy, backend_name, classify, engine_failure, policy_from,
 )
+from lrm_backends.run.settings import setting, truthy
 from lrm_tasks.text import Generation
 
 log = logging.getLogger(__name__)
@@ -88,12 +89,12 @@ OUTPUT_NEUTRAL_ARGS = frozenset({
     "batch_size", "max_batch_size", "device", "chunk_size", "gpu_memory_utilization",
     "max_num_seqs", "data_parallel_size", "parallelize", "n_threads", "n_threads_batch",
     "verbose", "lrm_tokenizer", "use_safetensors", "load_format",
+    "replicas", "ray_address",  # how the work is spread (lrm_backends.models.replicas)
 })
 # Local checkpoint files whose size and mtime enter the model identity (a folder
 # re-saved with another sparsity at the same path is another model).
 _FINGERPRINT_MAX_FILES = 200
 _ERROR_TEXT_MAX = 500  # characters of a backend error kept in records and logs
-_TRUE = {"1", "true", "yes", "on"}
 
 # How a backend can draw a given sample again (see seeding_of).
 SEED_PER_REQUEST = "request"  # honours gen_kwargs["seed"] per request, in any batch
@@ -128,16 +129,11 @@ class Settings:
     chunk_size: int = DEFAULT_CHUNK_SIZE
 
 
-def truthy(value: Any) -> bool:
-    """A flag as a user writes it in JSON or the environment (true/1/yes/on)."""
-    return value is True or str(value).strip().lower() in _TRUE
-
-
 def settings_from(metadata: dict[str, Any] | None) -> Settings:
     """Settings from run metadata (``--metadata``) first, then the environment."""
     meta = metadata or {}
-    raw_dir = meta.get(CACHE_METADATA_KEY) or os.environ.get(CACHE_ENV) or None
-    strict = meta.get(STRICT_METADATA_KEY, os.environ.get(STRICT_ENV, ""))
+    raw_dir = setting(meta, CACHE_METADATA_KEY, CACHE_ENV)
+    strict = setting(meta, STRICT_METADATA_KEY, STRICT_ENV, "")
     chunk = os.environ.get(CHUNK_ENV, "")
     return Settings(
         cache_dir=Path(str(raw_dir)).expanduser() if raw_dir else None,
@@ -494,6 +490,8 @@ def _entry(method: str, slot: Slot, value: Any) -> dict[str, Any]:
         entry["text"] = str(value)
         entry["generated_tokens"] = getattr(value, "generated_tokens", None)
         entry["finish_reason"] = getattr(value, "finish_reason", None)
+        if getattr(value, "max_gen_toks", None) is not None:
+            entry["max_gen_toks"] = value.max_gen_toks
     else:
         entry["value"] = list(value) if isinstance(value, tuple) else value
     if slot.seed is not None:
@@ -504,7 +502,7 @@ def _entry(method: str, slot: Slot, value: Any) -> dict[str, Any]:
 def _from_entry(method: str, entry: dict[str, Any]) -> Any:
     if method == "generate_until":
         return Generation(entry["text"], generated_tokens=entry.get("generated_tokens"),
-                          finish_reason=entry.get("finish_reason"))
+                          finish_reason=entry.get("finish_reason"), max_gen_toks=entry.get("max_gen_toks"))
     value = entry["value"]
     return tuple(value) if isinstance(value, list) else value
 
@@ -811,6 +809,9 @@ class ResilientLM:
         }
         if self.cache is not None:
             out["cache"] = {"folder": str(self.cache.folder), "responses_from_cache": self.stats["cached"]}
+        backend_summary = getattr(self.lm, "lrm_summary", None)  # e.g. replicas: loads, retries
+        if callable(backend_summary):
+            out.update(backend_summary() or {})
         return out
 
 

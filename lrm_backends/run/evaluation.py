@@ -27,13 +27,13 @@ from lrm_tasks import harness, records
 from lrm_tasks.metrics import mean_of_known
 from lrm_tasks.tokens import TokenCounter
 
+from lrm_backends.plugins import call_recorders
 from lrm_backends.run.cache import ResilientLM, open_cache, settings_from
 from lrm_backends.run.recording import RunInfo, close_all, records_dir
-from lrm_backends.run import failures
+from lrm_backends.run import failures, settings
 
 log = logging.getLogger(__name__)
 
-REPEATS_ENV = "LRM_REPEATS"
 TOKENIZER_ENV = "LRM_TOKENIZER"
 
 
@@ -57,20 +57,7 @@ def _our_benchmark(task: Any) -> str | None:
 
 
 def _repeats(task: Any) -> int | None:
-    meta = getattr(task.config, "metadata", None) or {}
-    value = meta.get("repeats", os.environ.get(REPEATS_ENV))
-    if value in (None, ""):
-        return None
-    try:
-        k = int(value)
-    except (TypeError, ValueError):
-        k = 0
-    if k < 1:
-        raise ValueError(
-            f"repeats={value!r} (from --metadata or ${REPEATS_ENV}) is not a positive "
-            "integer; pass e.g. --metadata '{\"repeats\": 8}' or LRM_REPEATS=8."
-        )
-    return k
+    return settings.repeats(getattr(task.config, "metadata", None) or {})
 
 
 def _run_metadata(run_args: dict[str, Any], tasks: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -88,7 +75,9 @@ def _run_metadata(run_args: dict[str, Any], tasks: list[tuple[str, Any]]) -> dic
 def _model_tokenizer(lm: Any, model_args: dict[str, Any]) -> TokenCounter:
     name = os.environ.get(TOKENIZER_ENV) or model_args.get("lrm_tokenizer")
     if name:
-        return TokenCounter.from_pretrained(str(name))
+        from lrm_backends.tokenizers import token_counter
+
+        return token_counter(str(name))
     inner = getattr(lm, "lm", lm)  # lm-eval's CachingLM wraps the model
     tok = getattr(inner, "tokenizer", None)
     if tok is not None:
@@ -161,9 +150,7 @@ class Session:
         sanitized = getattr(getattr(tracker, "general_config_tracker", None), "model_name_sanitized", None)
         self.run = RunInfo(model=identity, records_dir=records_dir(getattr(tracker, "output_path", None), sanitized))
         self.aggregates: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
-        from lrm_backends.plugins import get_plugin_manager
-
-        self.hook = get_plugin_manager().hook
+        self.failed_recorders: set[str] = set()  # plugins whose record hook raised
         self.previous = records.set_context(records.RunContext(
             counter=_model_tokenizer(lm, model_args), model=identity, max_gen_toks=budgets, sink=self.sink,
         ))
@@ -176,13 +163,15 @@ class Session:
         agg["no_answer_strict"].append(record["answer_strict"] is None)
         agg["no_answer_flexible"].append(record["answer_flexible"] is None)
         agg["failed"].append(record.get("error") is not None)
-        self.hook.lrm_record_response(record=record, run=self.run)
+        call_recorders("lrm_record_response", self.failed_recorders, record=record, run=self.run)
 
     def finish(self) -> None:
         try:
             if self.bound:
                 for task, agg in self.aggregates.items():
-                    self.hook.lrm_record_task(task=task, aggregate=summarize(agg), run=self.run)
+                    call_recorders(
+                        "lrm_record_task", self.failed_recorders, task=task, aggregate=summarize(agg), run=self.run
+                    )
         finally:
             if self.resilient is not None:
                 self.resilient.close()

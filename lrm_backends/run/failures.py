@@ -130,7 +130,7 @@ def _non_negative(value: Any, name: str, kind: type) -> Any:
 
 def policy_from(metadata: dict[str, Any] | None) -> FailurePolicy:
     """The failure policy from run metadata (``--metadata``) first, then the environment."""
-    from lrm_backends.run.cache import truthy
+    from lrm_backends.run.settings import truthy
 
     meta = metadata or {}
     retries = meta.get(MAX_RETRIES_METADATA_KEY, os.environ.get(MAX_RETRIES_ENV, ""))

@@ -37,7 +37,8 @@ def _with_our_path(include_path, ours: Path) -> list:
 
 
 def patch_task_manager(module: ModuleType) -> None:
-    """Make every ``TaskManager`` also index lrm-bench's ``task_configs/``."""
+    """Make every ``TaskManager`` that indexes lm-eval's default tasks also index
+    lrm-bench's ``task_configs/`` (``include_defaults=False`` leaves it alone)."""
     cls = module.TaskManager
     if getattr(cls.__init__, _PATCHED_FLAG, False):
         return
@@ -46,6 +47,12 @@ def patch_task_manager(module: ModuleType) -> None:
 
     @functools.wraps(original)
     def __init__(self, *args, **kwargs):
+        include_defaults = args[2] if len(args) >= 3 else kwargs.get("include_defaults", True)
+        if not include_defaults:
+            # Our tasks belong with lm-eval's defaults: a user who asked for only their
+            # own include_path gets only those (lm-eval's own test suite checks this).
+            original(self, *args, **kwargs)
+            return
         if len(args) >= 2:  # (verbosity, include_path, ...) given positionally
             args = (args[0], _with_our_path(args[1], ours), *args[2:])
         else:
@@ -56,61 +63,7 @@ def patch_task_manager(module: ModuleType) -> None:
     cls.__init__ = __init__
 
 
-def register_models(module: ModuleType | None = None) -> None:
-    """Add every backend of our plugin registry to lm-eval's model registry.
-
-    Runs after ``lm_eval.models`` has registered lm-eval's own lazy models: registering
-    into an empty registry would stop ``get_model`` from ever importing
-    ``lm_eval.models``, and ``--model vllm`` would then fail.
-    """
-    from lm_eval.api.registry import model_registry
-
-    from lrm_backends.plugins import backend_targets
-
-    for name, target in backend_targets().items():
-        if name in model_registry:
-            continue
-        model_registry.register(name, target=target)
-
-
 _RUN_ARGS = ("model", "model_args", "evaluation_tracker", "metadata")
-# lm-eval's names for its transformers backend, whose checkpoints the safetensors-only
-# policy covers (lrm-bench's own backends enforce it themselves).
-HF_BACKENDS = ("hf", "hf-auto", "huggingface")
-SAFETENSORS_ONLY_ENV = "LRM_SAFETENSORS_ONLY"
-
-
-def safetensors_only(model: object, model_args: object) -> object:
-    """``model_args`` with ``use_safetensors=True`` added for lm-eval's ``hf`` backend when
-    ``$LRM_SAFETENSORS_ONLY`` is on (``lrm eval`` turns it on) and the user did not pass
-    ``use_safetensors`` themselves: a checkpoint that has only pickled weights is then
-    refused by transformers instead of unpickled.
-
-    >>> import os; os.environ[SAFETENSORS_ONLY_ENV] = "1"
-    >>> safetensors_only("hf", {"pretrained": "gpt2"})
-    {'pretrained': 'gpt2', 'use_safetensors': True}
-    >>> safetensors_only("hf", "pretrained=gpt2,use_safetensors=False")
-    'pretrained=gpt2,use_safetensors=False'
-    >>> safetensors_only("vllm", "pretrained=gpt2")
-    'pretrained=gpt2'
-    >>> del os.environ[SAFETENSORS_ONLY_ENV]
-    """
-    import os
-
-    from lrm_backends.run.cache import truthy
-
-    if model not in HF_BACKENDS or not truthy(os.environ.get(SAFETENSORS_ONLY_ENV, "")):
-        return model_args
-    if isinstance(model_args, dict):
-        return model_args if "use_safetensors" in model_args else {**model_args, "use_safetensors": True}
-    if isinstance(model_args, str) or model_args is None:
-        text = model_args or ""
-        if "use_safetensors" in text:
-            return model_args
-        return f"{text},use_safetensors=True" if text.strip() else "use_safetensors=True"
-    return model_args
-
-
 def patch_evaluator(module: ModuleType) -> None:
     """Wrap ``simple_evaluate`` (to validate the run before the model is built, and to
     learn the model, output path and metadata) and ``evaluate`` (to run inside an
@@ -131,6 +84,8 @@ def patch_evaluator(module: ModuleType) -> None:
 
         validate_simple_evaluate(bound)  # simple_evaluate builds the model before evaluate()
         if "model" in bound:
+            from lrm_backends.run.settings import safetensors_only
+
             bound["model_args"] = safetensors_only(bound["model"], bound.get("model_args"))
         current.append({k: bound.get(k) for k in _RUN_ARGS})
         try:
@@ -198,10 +153,12 @@ def activate() -> None:
     """Apply every seam now (idempotent), whatever lm-eval has imported so far."""
     import lm_eval.__main__ as cli_main
     import lm_eval.evaluator as evaluator
-    import lm_eval.models  # noqa: F401  (lm-eval's own models first; see register_models)
+    import lm_eval.models  # noqa: F401  (lm-eval's own models first; see lrm_backends.plugins.register_lm_eval_models)
     import lm_eval.tasks.manager as manager
 
     patch_task_manager(manager)
-    register_models()
+    from lrm_backends.plugins import register_lm_eval_models
+
+    register_lm_eval_models()
     patch_evaluator(evaluator)
     patch_cli(cli_main)

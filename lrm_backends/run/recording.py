@@ -14,24 +14,18 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
 import jsonlines
 
-from lrm_backends.hookspecs import hookimpl
+from lrm_backends.hookspecs import RunInfo, hookimpl
+from lrm_tasks.records import Record
 
 log = logging.getLogger(__name__)
 
 RECORDS_DIR_ENV = "LRM_RECORDS_DIR"
 DEFAULT_RECORDS_ROOT = Path("~/.cache/lrm-bench/records")
-
-
-def default_timestamp() -> str:
-    """The same shape as lm-eval's result file names (``2026-11-28T17-30-00.123456``)."""
-    return datetime.now().isoformat().replace(":", "-")
 
 
 def records_dir(output_path: str | None, model_dir_name: str | None) -> Path:
@@ -42,13 +36,6 @@ def records_dir(output_path: str | None, model_dir_name: str | None) -> Path:
         out = Path(output_path).expanduser()
         return (out.parent if out.suffix == ".json" else out / sub)
     return DEFAULT_RECORDS_ROOT.expanduser() / sub
-
-
-@dataclass
-class RunInfo:
-    model: str | None
-    records_dir: Path
-    timestamp: str = field(default_factory=default_timestamp)
 
 
 class _Writers:
@@ -87,7 +74,7 @@ def responses_path(run: RunInfo, task: str) -> Path:
 
 
 @hookimpl
-def lrm_record_response(record: dict, run: RunInfo) -> None:
+def lrm_record_response(record: Record, run: RunInfo) -> None:
     _writers.write(responses_path(run, record["task"]), record)
 
 

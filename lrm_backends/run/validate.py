@@ -28,7 +28,6 @@ once per lm-eval version and kept in ``~/.cache/lrm-bench``).
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import glob
 import importlib
@@ -37,7 +36,6 @@ import json
 import logging
 import os
 import re
-import types
 import typing
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -45,16 +43,13 @@ from typing import Any
 
 import yaml
 
+from lrm_backends.errors import ValidationError, check_value, did_you_mean, show_value
+
 log = logging.getLogger(__name__)
 
 SPARSITY_KEYS = ("sparsity",)  # model arguments that are a fraction of weights pruned
 INDEX_FORMAT = 1
 _PATTERN_CHARS = set("*?[")
-
-
-class ValidationError(ValueError):
-    """A run that cannot work, found before any model loads (a user error: ``lrm``
-    prints its one-line message without a traceback)."""
 
 
 # ------------------------------------------------------------------------ entry points
@@ -69,6 +64,7 @@ def validate_run(
     task_manager: Any = None,
     output_path: str | os.PathLike[str] | None = None,
     metadata: dict[str, Any] | None = None,
+    limit: Any = None,
 ) -> None:
     """Run every check; raise :class:`ValidationError` at the first problem."""
     args = _parse_model_args(model_args)
@@ -78,6 +74,7 @@ def validate_run(
         check_model_args(model, args)
     names = [t for t in _task_list(tasks) if isinstance(t, str)]
     check_tasks(names, include_path=include_path, task_manager=task_manager)
+    check_limit(limit)
     check_repeats(meta)
     check_data(names, meta)
     check_outputs(output_path, meta)
@@ -93,6 +90,7 @@ def validate_simple_evaluate(bound: dict[str, Any]) -> None:
         task_manager=bound.get("task_manager"),
         output_path=getattr(tracker, "output_path", None),
         metadata=bound.get("metadata"),
+        limit=bound.get("limit"),
     )
 
 
@@ -139,6 +137,7 @@ def validate_cli_args(argv: Sequence[str]) -> None:
         include_path=cfg.include_path,
         output_path=cfg.output_path,
         metadata=cfg.metadata,
+        limit=cfg.limit,
     )
 
 
@@ -159,9 +158,9 @@ def _available_backends() -> list[str]:
     import lm_eval.models  # noqa: F401  (lm-eval's own lazy registrations)
     from lm_eval.api.registry import model_registry
 
-    from lrm_backends.run.lmeval_glue import register_models
+    from lrm_backends.plugins import register_lm_eval_models
 
-    register_models()
+    register_lm_eval_models()
     return sorted(model_registry.keys())
 
 
@@ -217,7 +216,7 @@ def check_model_args(model: str, model_args: dict[str, Any]) -> None:
 def _check_hf_safetensors(model: str, model_args: dict[str, Any]) -> None:
     """lm-eval's hf backend under the safetensors-only policy (``lrm eval``): a local
     folder with only pickled weights fails now, not after lm-eval has set up."""
-    from lrm_backends.run.lmeval_glue import safetensors_only
+    from lrm_backends.run.settings import safetensors_only
 
     if safetensors_only(model, dict(model_args)).get("use_safetensors") is not True:
         return  # not the hf backend, the policy is off, or use_safetensors=False was passed
@@ -235,18 +234,9 @@ def _check_fraction(key: str, value: Any) -> None:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 < float(value) < 1.0
     if not ok:
         raise ValidationError(
-            f"--model_args {key}={_show(value)}: expected the fraction of weights pruned, a number "
+            f"--model_args {key}={show_value(value)}: expected the fraction of weights pruned, a number "
             f"strictly between 0 and 1. Pass e.g. {key}=0.5 for 50%."
         )
-
-
-def _show(value: Any) -> str:
-    """A parsed ``key=value`` value as the user most likely typed it."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))  # lm-eval's CLI parses "-1" as -1.0
-    return str(value)
 
 
 def check_against_signature(model: str, cls: type, model_args: dict[str, Any]) -> None:
@@ -268,99 +258,14 @@ def check_against_signature(model: str, cls: type, model_args: dict[str, Any]) -
         if key not in params:
             if takes_any:
                 continue
-            close = difflib.get_close_matches(key, list(params), n=1, cutoff=0.6)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(key, params)
             raise ValidationError(
-                f"--model_args {key}={_show(value)}: the {model} backend has no argument {key!r}.{hint} "
+                f"--model_args {key}={show_value(value)}: the {model} backend has no argument {key!r}.{hint} "
                 f"It takes: {', '.join(params)}. Remove it or correct the name."
             )
-        check_value(model, key, value, hints.get(key), params[key].default)
-
-
-def check_value(model: str, key: str, value: Any, annotation: Any, default: Any = inspect.Parameter.empty) -> None:
-    """``value`` (as lm-eval parsed it from ``key=value``) against a type hint."""
-    if annotation is None or _accepts(annotation, value):
-        return
-    raise ValidationError(
-        f"--model_args {key}={_show(value)}: the {model} backend expects {key} to be "
-        f"{_describe(annotation)}. Pass e.g. {key}={_example(annotation, default)}."
-    )
-
-
-_NONE = type(None)
-
-
-def _members(tp: Any) -> list[Any]:
-    origin = typing.get_origin(tp)
-    if origin is typing.Union or (hasattr(types, "UnionType") and origin is types.UnionType):
-        return [m for arg in typing.get_args(tp) for m in _members(arg)]
-    return [tp]
-
-
-def _accepts(tp: Any, value: Any) -> bool:
-    for m in _members(tp):
-        if m is Any or m is object:
-            return True
-        if m is _NONE:
-            if value is None:
-                return True
-            continue
-        if typing.get_origin(m) is typing.Literal:
-            if value in typing.get_args(m):
-                return True
-            continue
-        if m is bool:
-            if isinstance(value, bool) or value in (0, 1):
-                return True
-        elif m is int:
-            if isinstance(value, int) and not isinstance(value, bool):
-                return True
-            if isinstance(value, float) and value.is_integer():
-                return True
-        elif m is float:
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                return True
-        elif m is str or (isinstance(m, type) and issubclass(m, os.PathLike)):
-            if isinstance(value, str):
-                return True
-        else:
-            return True  # a type we cannot tell from text (dict, a class...): let the backend judge
-    return False
-
-
-def _describe(tp: Any) -> str:
-    words = []
-    for m in _members(tp):
-        if m is _NONE:
-            continue
-        if typing.get_origin(m) is typing.Literal:
-            words.append("one of " + ", ".join(repr(a) for a in typing.get_args(m)))
-        elif m is bool:
-            words.append("true or false")
-        elif m is int:
-            words.append("an integer")
-        elif m is float:
-            words.append("a number")
-        elif m is str or (isinstance(m, type) and issubclass(m, os.PathLike)):
-            words.append("a text or path")
-        else:
-            words.append(getattr(m, "__name__", str(m)))
-    return " or ".join(dict.fromkeys(words)) or "empty"
-
-
-def _example(tp: Any, default: Any) -> str:
-    if default is not inspect.Parameter.empty and default is not None and _accepts(tp, default):
-        return _show(default)
-    for m in _members(tp):
-        if typing.get_origin(m) is typing.Literal:
-            return str(typing.get_args(m)[0])
-        if m is bool:
-            return "true"
-        if m is int:
-            return "1"
-        if m is float:
-            return "0.5"
-    return "VALUE"
+        # A backend may name a sensible example where its default is None ("automatic").
+        default = getattr(cls, "EXAMPLE_ARGS", {}).get(key, params[key].default)
+        check_value(model, key, value, hints.get(key), default)
 
 
 def _check_gguf(model_args: dict[str, Any]) -> None:
@@ -587,9 +492,7 @@ def check_tasks(names: Sequence[str], *, include_path: Any = None, task_manager:
 
 
 def _unknown_task_message(name: str, names: set[str]) -> str:
-    lowered = {n.lower(): n for n in names}
-    close = [lowered[m] for m in difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.75)]
-    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    hint = did_you_mean(name, names, n=3, cutoff=0.75, ignore_case=True)
     return (
         f"--tasks {name}: no such task, group or tag.{hint} `lm_eval ls tasks` lists them all; "
         "your own task YAMLs need --include_path DIR."
@@ -599,22 +502,27 @@ def _unknown_task_message(name: str, names: set[str]) -> str:
 # ------------------------------------------------------------------------------- data
 
 
-def check_repeats(metadata: dict[str, Any]) -> None:
-    from lrm_backends.run.evaluation import REPEATS_ENV
-
-    value = metadata.get("repeats", os.environ.get(REPEATS_ENV))
-    if value in (None, ""):
+def check_limit(limit: Any) -> None:
+    """``--limit``: documents per task (a count, or a fraction in (0, 1)); 0 or less would
+    end in lm-eval's "did not find any docs" after everything loaded."""
+    if limit is None:
         return
     try:
-        k = int(value)
-        ok = k >= 1 and float(value) == k
+        value = float(limit)
     except (TypeError, ValueError):
-        ok = False
-    if not ok:
+        return  # lm-eval's own parser reports it
+    if value <= 0:
         raise ValidationError(
-            f"repeats={value!r} (from --metadata or ${REPEATS_ENV}): expected a positive integer "
-            "(samples per question). Pass e.g. --repeats 8, --metadata '{\"repeats\": 8}' or LRM_REPEATS=8."
+            f"--limit {show_value(limit)}: no document would be evaluated. Pass a number of "
+            "documents per task (e.g. --limit 8) or a fraction in (0, 1) (e.g. --limit 0.1), "
+            "or leave --limit out to evaluate every document."
         )
+
+
+def check_repeats(metadata: dict[str, Any]) -> None:
+    from lrm_backends.run.settings import repeats
+
+    repeats(metadata)
 
 
 def check_data(names: Sequence[str], metadata: dict[str, Any]) -> None:
@@ -643,11 +551,16 @@ def check_data(names: Sequence[str], metadata: dict[str, Any]) -> None:
     ids = metadata.get("ids")
     if isinstance(ids, str) and ids not in harness.ID_LISTS:
         try:
-            data.read_id_list(ids)
+            listed = data.read_id_list(ids)
         except data.DataError as exc:
             raise ValidationError(
                 f"--metadata ids={ids}: {exc} Or name a shipped list: {', '.join(harness.ID_LISTS)}."
             ) from None
+        if not listed:
+            raise ValidationError(
+                f"--metadata ids={ids}: the file lists no ids. Put one id per line (or a JSON "
+                f"array), or name a shipped list: {', '.join(harness.ID_LISTS)}."
+            )
 
 
 # ---------------------------------------------------------------------------- outputs

@@ -17,7 +17,10 @@ per generated response; ``LLM.calls`` counts ``generate`` calls, ``LLM.generated
 responses. For subprocess runs: ``$FAKE_VLLM_INIT_LOG`` names a file that gets one line
 per ``LLM`` construction; ``$FAKE_VLLM_FAIL_INIT`` makes the constructor raise with that
 message (an engine that cannot start); ``$FAKE_VLLM_FAIL_TOKENS`` (a JSON list of token
-ids) makes ``generate`` raise for a call holding a prompt with that run of tokens.
+ids) makes ``generate`` raise for a call holding a prompt with that run of tokens;
+``$FAKE_VLLM_LOADS`` one line (the pid) per construction, ``$FAKE_VLLM_DELAY`` seconds of
+sleep per ``generate`` call (time to kill a replica mid-run).
+
 """
 
 from __future__ import annotations
@@ -93,10 +96,18 @@ class LLM:
         self.model, self.seed, self.max_model_len, self.kwargs = model, int(seed or 0), max_model_len, kwargs
         self.llm_engine = _Engine(_ModelConfig(int(max_model_len or 2048)))
         self._stream = random.Random(self.seed)
+        loads = os.environ.get("FAKE_VLLM_LOADS")
+        if loads:
+            with open(loads, "a", encoding="utf-8") as fh:
+                fh.write(f"{os.getpid()}\n")
 
     def generate(self, prompts: list[Any], sampling_params: Any = None, use_tqdm: bool = True,
                  lora_request: Any = None) -> list[RequestOutput]:
         type(self).calls += 1
+        if os.environ.get("FAKE_VLLM_DELAY"):
+            import time
+
+            time.sleep(float(os.environ["FAKE_VLLM_DELAY"]))
         params = sampling_params if isinstance(sampling_params, list) else [sampling_params or SamplingParams()] * len(prompts)
         token_lists = [list(p["prompt_token_ids"]) if isinstance(p, dict) else list(p) for p in prompts]
         check = type(self).fail_when
