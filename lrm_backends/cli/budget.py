@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from lrm_backends.cli import UserError
     from lrm_backends.run import budget as bp
     from lrm_backends.run.cache import ResilientLM, Settings, open_cache
-    from lrm_backends.run.recording import default_timestamp
+    from lrm_backends.hookspecs import default_timestamp
 
     def say(msg: str) -> None:
         print(f"lrm budget: {msg}", file=sys.stderr, flush=True)
