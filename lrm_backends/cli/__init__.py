@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 # Subcommand modules, each exposing add_parser(subparsers); imported lazily by name.
 SUBCOMMANDS: tuple[str, ...] = (
+    "lrm_backends.cli.budget",
     "lrm_backends.cli.compress",
     "lrm_backends.cli.demo",
     "lrm_backends.cli.export",
