@@ -94,6 +94,11 @@ def _model_tokenizer(lm: Any, model_args: dict[str, Any]) -> TokenCounter:
     return TokenCounter()
 
 
+def _default_budget(lm: Any) -> int | None:
+    value = getattr(getattr(lm, "lm", lm), "max_gen_toks", None)  # lm-eval's CachingLM wraps the model
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
 class Session:
     """State of one evaluation; see the module docstring."""
 
@@ -141,7 +146,9 @@ class Session:
         budgets: dict[str, int] = {}
         for name, task in aware:  # any generate_until task, scored reasoning-aware (run.reasoning_aware)
             reasoning_aware.make_aware(name, task)
-            budget = (task.config.generation_kwargs or {}).get("max_gen_toks")
+            # The task's budget, else the backend's default (lm-eval's hf: 256), so that
+            # `truncated` is known without the backend's finish reason.
+            budget = (task.config.generation_kwargs or {}).get("max_gen_toks") or _default_budget(lm)
             if budget is not None:
                 budgets[name] = int(budget)
         for name, task, bench in ours:
