@@ -262,3 +262,27 @@ def test_module_doctests():
 
     result = doctest.testmod(module)
     assert result.attempted >= 4 and result.failed == 0
+
+
+def _fake_task(output_type: str = "generate_until"):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(OUTPUT_TYPE=output_type, config=SimpleNamespace(output_type=output_type))
+
+
+def test_a_group_name_selects_its_tasks_and_a_name_outside_the_run_is_an_error():
+    from lrm_backends.errors import ValidationError
+    from lrm_backends.run.reasoning_aware import select
+
+    class Group:  # lm-eval keys a group's tasks by its ConfigurableGroup
+        group_name = "bbh_cot_zeroshot"
+
+    a, b, c = _fake_task(), _fake_task(), _fake_task()
+    group = Group()
+    task_dict = {group: {"bbh_x": a, "bbh_y": b}, "gsm8k": c}
+    assert select(task_dict, ["bbh_cot_zeroshot"]) == [("bbh_x", a), ("bbh_y", b)]
+    assert select(task_dict, ["gsm8k"]) == [("gsm8k", c)]
+    with pytest.raises(ValidationError, match="minerva_math not among this run's tasks"):
+        select(task_dict, ["gsm8k", "minerva_math"])
+    with pytest.raises(ValidationError, match="'mc' is a multiple_choice task"):
+        select({"mc": _fake_task("multiple_choice")}, ["mc"])
