@@ -118,11 +118,34 @@ def translate_lrm_options(argv: Sequence[str]) -> list[str]:
     return [*argv, "--metadata", json.dumps(meta)]
 
 
+EVAL_HELP = """\
+usage: lrm eval [lrm-bench options] [lm_eval run options]
+
+lm_eval with lrm-bench's tasks and backends registered. lrm-bench's own options:
+  --repeats K          sample K responses per question (avg@K, pass@k, maj@k)
+  --cache DIR          keep every response in DIR as it arrives; the same command
+                       again generates only what is missing (not lm-eval's
+                       --use_cache, which keys on the request text and keeps no
+                       sampled repeats apart)
+  --strict             stop at the first failed request instead of recording it
+  --max-retries N      retries of a failed request (default 2), never a reload
+  --allow-failures     exit 0 even when some requests failed (default: exit 3)
+Plain lm_eval takes the same settings as --metadata '{"repeats": K, "lrm_cache": DIR,
+"lrm_strict": true, "lrm_max_retries": N, "lrm_allow_failures": true}'.
+
+lm_eval's own options follow.
+"""
+
+
 def run_lm_eval(argv: Sequence[str]) -> int:
     """Run lm-eval's CLI on ``argv`` with our tasks and backends registered."""
     from lrm_backends.run.lmeval_glue import activate
     from lrm_backends.run.settings import SAFETENSORS_ONLY_ENV
 
+    if any(a in ("-h", "--help") for a in argv):
+        print(EVAL_HELP)
+        if argv[:1] != ["run"]:
+            argv = ["run", *argv]  # lm_eval's `run` options, not its list of commands
     argv = translate_lrm_options(argv)
     # Checkpoints of lm-eval's hf backend load from safetensors only (lmeval_glue), unless
     # the user set LRM_SAFETENSORS_ONLY=0 or passes use_safetensors=False.

@@ -100,6 +100,10 @@ def _kv_type(llama_cpp: Any, name: str | None, arg: str) -> int | None:
 class GGUFBackend(TemplateLM):
     """lm-eval model ``lrm-gguf``: a GGUF model in process via llama-cpp-python."""
 
+    # Examples for error messages where the default is None ("the model's own"):
+    # n_ctx's cap is what None means for R1-sized contexts.
+    EXAMPLE_ARGS = {"n_ctx": DEFAULT_N_CTX_CAP, "n_threads": 8, "n_gpu_layers": -1}
+
     def __init__(
         self,
         pretrained: str | None = None,

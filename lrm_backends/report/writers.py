@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from lrm_backends.report.tables import (
-    CONTEXT, KNOWLEDGE, LENGTH_MEASURE, OTHER, REASONING, Tables, task_kind, task_title,
+    CONTEXT, KNOWLEDGE, LENGTH_MEASURE, OTHER, REASONING, Tables, task_kind, task_order, task_title,
 )
 
 REPORT_VERSION = 1
@@ -295,6 +295,18 @@ def render_markdown(tables: Tables, figures: list[dict[str, Any]], out_dir: Path
     if tables.notes:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in tables.notes]
     return "\n".join(lines) + "\n"
+
+
+def compact_table(tables: Tables) -> str:
+    """The table a researcher reads first: per model and task, the strict and flexible
+    score, the no-answer rate, mean reasoning tokens and the truncation rate."""
+    rows = [
+        [r["model"], task_title(r["task"]), pct(r.get("score_strict")), pct(r.get("score_flexible")),
+         pct(r.get("no_answer_strict")), tokens(r.get("mean_reasoning_tokens")), pct(r.get("truncation_rate"))]
+        for r in sorted(tables.main, key=lambda r: (r["model"], task_order(r["task"])))
+    ]
+    header = ["Model", "Task", "Strict (%)", "Flexible (%)", "No answer (%)", "Reasoning tokens", "Truncated (%)"]
+    return md_table(header, rows)
 
 
 def terminal_text(markdown: str) -> str:

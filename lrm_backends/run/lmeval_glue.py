@@ -36,9 +36,29 @@ def _with_our_path(include_path, ours: Path) -> list:
     return [ours, *paths]
 
 
+class _OurCustomDatasetNotice(logging.Filter):
+    """Drops lm-eval's per-task "Custom kwargs can be passed to `--metadata`" warning for
+    our tasks: it is printed for every task whose data comes from a function, and ours
+    document their metadata (``ids``, ``repeats``...) in the README instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        if "Custom kwargs can be passed to `--metadata`" not in msg:
+            return True
+        return not msg.split(":", 1)[0].endswith(("_lrm", "_lrm_paper"))
+
+
+def quiet_lm_eval_notices() -> None:
+    """Install :class:`_OurCustomDatasetNotice` on lm-eval's task logger (once)."""
+    task_logger = logging.getLogger("lm_eval.api.task")
+    if not any(isinstance(f, _OurCustomDatasetNotice) for f in task_logger.filters):
+        task_logger.addFilter(_OurCustomDatasetNotice())
+
+
 def patch_task_manager(module: ModuleType) -> None:
     """Make every ``TaskManager`` that indexes lm-eval's default tasks also index
     lrm-bench's ``task_configs/`` (``include_defaults=False`` leaves it alone)."""
+    quiet_lm_eval_notices()
     cls = module.TaskManager
     if getattr(cls.__init__, _PATCHED_FLAG, False):
         return
@@ -133,11 +153,27 @@ def patch_cli(module: ModuleType) -> None:
 
     @functools.wraps(original)
     def cli_evaluate(*args, **kwargs):
+        import sys
+
+        from lrm_backends.errors import ValidationError
         from lrm_backends.run import failures
 
+        # Plain `lm_eval`: the same checks as `lrm eval` (which runs them itself and prints
+        # its own one-line errors), before lm-eval indexes tasks or loads the model, and
+        # one line instead of a traceback for a mistake found later.
+        plain = not sys.argv[0].endswith("lrm eval") and not args
         failures.take_outcome()  # only this command's evaluations count
         try:
+            if plain:
+                from lrm_backends.run.validate import validate_cli_args
+
+                validate_cli_args(sys.argv[1:])
             out = original(*args, **kwargs)
+        except ValidationError as exc:
+            if not plain:
+                raise
+            print(f"lm_eval: error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
         except failures.EngineFailure as exc:
             raise SystemExit(failures.engine_exit(exc)) from None
         code = failures.exit_status(failures.take_outcome())

@@ -64,6 +64,7 @@ def validate_run(
     task_manager: Any = None,
     output_path: str | os.PathLike[str] | None = None,
     metadata: dict[str, Any] | None = None,
+    limit: Any = None,
 ) -> None:
     """Run every check; raise :class:`ValidationError` at the first problem."""
     args = _parse_model_args(model_args)
@@ -73,6 +74,7 @@ def validate_run(
         check_model_args(model, args)
     names = [t for t in _task_list(tasks) if isinstance(t, str)]
     check_tasks(names, include_path=include_path, task_manager=task_manager)
+    check_limit(limit)
     check_repeats(meta)
     check_data(names, meta)
     check_outputs(output_path, meta)
@@ -107,6 +109,7 @@ def validate_simple_evaluate(bound: dict[str, Any]) -> None:
         task_manager=bound.get("task_manager"),
         output_path=getattr(tracker, "output_path", None),
         metadata=bound.get("metadata"),
+        limit=bound.get("limit"),
     )
 
 
@@ -153,6 +156,7 @@ def validate_cli_args(argv: Sequence[str]) -> None:
         include_path=cfg.include_path,
         output_path=cfg.output_path,
         metadata=cfg.metadata,
+        limit=cfg.limit,
     )
 
 
@@ -278,7 +282,9 @@ def check_against_signature(model: str, cls: type, model_args: dict[str, Any]) -
                 f"--model_args {key}={show_value(value)}: the {model} backend has no argument {key!r}.{hint} "
                 f"It takes: {', '.join(params)}. Remove it or correct the name."
             )
-        check_value(model, key, value, hints.get(key), params[key].default)
+        # A backend may name a sensible example where its default is None ("automatic").
+        default = getattr(cls, "EXAMPLE_ARGS", {}).get(key, params[key].default)
+        check_value(model, key, value, hints.get(key), default)
 
 
 def _check_gguf(model_args: dict[str, Any]) -> None:
@@ -515,6 +521,23 @@ def _unknown_task_message(name: str, names: set[str]) -> str:
 # ------------------------------------------------------------------------------- data
 
 
+def check_limit(limit: Any) -> None:
+    """``--limit``: documents per task (a count, or a fraction in (0, 1)); 0 or less would
+    end in lm-eval's "did not find any docs" after everything loaded."""
+    if limit is None:
+        return
+    try:
+        value = float(limit)
+    except (TypeError, ValueError):
+        return  # lm-eval's own parser reports it
+    if value <= 0:
+        raise ValidationError(
+            f"--limit {show_value(limit)}: no document would be evaluated. Pass a number of "
+            "documents per task (e.g. --limit 8) or a fraction in (0, 1) (e.g. --limit 0.1), "
+            "or leave --limit out to evaluate every document."
+        )
+
+
 def check_repeats(metadata: dict[str, Any]) -> None:
     from lrm_backends.run.settings import repeats
 
@@ -547,11 +570,16 @@ def check_data(names: Sequence[str], metadata: dict[str, Any]) -> None:
     ids = metadata.get("ids")
     if isinstance(ids, str) and ids not in harness.ID_LISTS:
         try:
-            data.read_id_list(ids)
+            listed = data.read_id_list(ids)
         except data.DataError as exc:
             raise ValidationError(
                 f"--metadata ids={ids}: {exc} Or name a shipped list: {', '.join(harness.ID_LISTS)}."
             ) from None
+        if not listed:
+            raise ValidationError(
+                f"--metadata ids={ids}: the file lists no ids. Put one id per line (or a JSON "
+                f"array), or name a shipped list: {', '.join(harness.ID_LISTS)}."
+            )
 
 
 # ---------------------------------------------------------------------------- outputs
