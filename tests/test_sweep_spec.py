@@ -49,6 +49,7 @@ BAD = [
     ("compressions: [{method: sparsegpt, sparsity: 0.5, calib_samples: 0}]\n", "compressions[0].calib_samples",
      "positive integer"),
     ("compressions: [{method: wanda}]\n", "compressions[0]", "needs a sparsity"),
+    ("compressions: [{method: wanda, sparsity: 0.5, calib: nofile.txt}]\n", "compressions[0].calib", "no such text file"),
     ("resources: {evaluate: {num_gpu: 1}}\n", "resources.evaluate.num_gpu", "Did you mean 'num_gpus'"),
     ("resources: {compress: {memory: lots}}\n", "resources.compress.memory", "16GB"),
     ("repeats: 0\n", "repeats", "positive integer"),

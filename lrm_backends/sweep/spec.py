@@ -277,8 +277,8 @@ def _prune_compressions(check: _Checker, where: str, item: dict[str, Any], metho
                 raise check.fail(f"{where}.{knob_name}", f"{show_value(value)}: {problem}")
         elif knob_name == "ignore":
             value = tuple(str(v) for v in check.listed(value))
-        if knob_name == "calib" and isinstance(value, str) and os.path.isfile(value):
-            value = str(Path(value).resolve())  # a text file; cells may run elsewhere
+        if knob_name == "calib":
+            value = _calibration_source(check, f"{where}.calib", value)
         options[knob_name] = value
     if row.needs_calibration:
         from compressors.calibration import DEFAULT_SOURCE
@@ -301,6 +301,19 @@ def _prune_compressions(check: _Checker, where: str, item: dict[str, Any], metho
             out.append(CompressionSpec(method, None if pattern else float(sparsity), normal,
                                        options=tuple(sorted(options.items())), where=key))  # fmt: skip
     return out
+
+
+def _calibration_source(check: _Checker, where: str, value: str) -> str:
+    """A Hub preset, ``hf:...``, ``task:...``, or a text file that exists (made absolute:
+    cells may run in another folder or on another node)."""
+    from compressors.calibration import HUB_PREFIX, HUB_PRESETS, TASK_PREFIX
+
+    if value in HUB_PRESETS or value.startswith((HUB_PREFIX, TASK_PREFIX)):
+        return value
+    if not os.path.isfile(os.path.expanduser(value)):
+        raise check.fail(where, f"{value!r}: no such text file. Expected a text file, {', '.join(HUB_PRESETS)}, "
+                         "hf:DATASET[:CONFIG[:SPLIT[:FIELD]]] or task:NAME")
+    return str(Path(value).expanduser().resolve())
 
 
 def _shared_knob(name: str) -> Any:
