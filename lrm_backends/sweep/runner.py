@@ -61,6 +61,11 @@ class Progress:
         self.out(f"[{len(self.finished)}/{self.total}] {status}: {what}{extra}")
         self.status()
 
+    def begin(self, cid: str) -> None:
+        cell = self.plan.get(cid)
+        self.out(f"running: {cell.kind} {cell.model} {cell.compression}" + (f" {cell.task}" if cell.task else "")
+                 + f" (log: {cell.dir / 'log.txt'})")
+
     def counts(self) -> dict[str, int]:
         done = sum(1 for o in self.finished.values() if o["status"] in (OK, ALREADY_DONE))
         failed = sum(1 for o in self.finished.values() if o["status"] in (FAILED, SKIPPED))
@@ -86,6 +91,7 @@ def run_local(plan: Plan, *, max_parallel: int = 1, out: Callable[[str], None] =
         for cid in progress.todo:
             cell = plan.get(cid)
             dep = results.get(cell.depends_on) if cell.depends_on else None
+            progress.begin(cid)
             results[cid] = run_cell(cell.to_json(), dep)
             progress.finish(results[cid])
         return results

