@@ -91,7 +91,8 @@ def run_local(plan: Plan, *, max_parallel: int = 1, out: Callable[[str], None] =
         for cid in progress.todo:
             cell = plan.get(cid)
             dep = results.get(cell.depends_on) if cell.depends_on else None
-            progress.begin(cid)
+            if dep is None or dep["status"] in (OK, ALREADY_DONE):
+                progress.begin(cid)
             results[cid] = run_cell(cell.to_json(), dep)
             progress.finish(results[cid])
         return results
