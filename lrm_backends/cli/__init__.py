@@ -21,6 +21,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "lrm_backends.cli.export",
     "lrm_backends.cli.plugins",
     "lrm_backends.cli.report",
+    "lrm_backends.cli.sweep",
 )
 
 
