@@ -143,23 +143,55 @@ def patch_evaluator(module: ModuleType) -> None:
     module.simple_evaluate, module.evaluate = simple_evaluate, wrapped_evaluate
 
 
+# sys.argv[0] while ``lrm eval`` runs lm-eval's CLI: it has checked the arguments and
+# shows mistakes itself (as ``lrm: error: ...``, with its ``--debug``).
+LRM_EVAL_PROG = "lrm eval"
+# Plain ``lm_eval`` shows the traceback of a mistake in its arguments when this is set.
+DEBUG_ENV = "LRM_DEBUG"
+
+
+def _validation_error_exit(exc: Exception) -> SystemExit:
+    """One line on stderr and lm-eval's usage-error status (2) for a mistake that
+    :mod:`lrm_backends.run.validate` found, as ``lrm eval`` shows it."""
+    import sys
+
+    print(f"lm_eval: error: {exc}", file=sys.stderr)
+    return SystemExit(2)
+
+
 def patch_cli(module: ModuleType) -> None:
-    """Make lm-eval's command line (``lm_eval``) end with lrm-bench's exit status: one
-    line and status 4 when the engine failed, status 3 when some requests failed
-    (``lrm_backends.run.failures``)."""
+    """Make lm-eval's command line (``lm_eval``) check its arguments before anything
+    loads (one line and status 2 for a mistake, ``LRM_DEBUG=1`` for the traceback) and
+    end with lrm-bench's exit status: one line and status 4 when the engine failed,
+    status 3 when some requests failed (``lrm_backends.run.failures``)."""
     original = module.cli_evaluate
     if getattr(original, _PATCHED_FLAG, False):
         return
 
     @functools.wraps(original)
     def cli_evaluate(*args, **kwargs):
+        import os
+        import sys
+
+        from lrm_backends.errors import ValidationError
         from lrm_backends.run import failures
 
+        plain = sys.argv[0] != LRM_EVAL_PROG
+        debug = os.environ.get(DEBUG_ENV, "").strip().lower() in ("1", "true", "yes", "on")
         failures.take_outcome()  # only this command's evaluations count
         try:
+            if plain:
+                from lrm_backends.run.validate import validate_cli_args
+
+                # Before lm-eval indexes its tasks (seconds) and builds the model.
+                validate_cli_args(sys.argv[1:])
             out = original(*args, **kwargs)
         except failures.EngineFailure as exc:
             raise SystemExit(failures.engine_exit(exc)) from None
+        except ValidationError as exc:
+            if not plain or debug:
+                raise
+            raise _validation_error_exit(exc) from None
         code = failures.exit_status(failures.take_outcome())
         if code:
             raise SystemExit(code)
