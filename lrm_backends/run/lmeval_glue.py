@@ -150,15 +150,6 @@ LRM_EVAL_PROG = "lrm eval"
 DEBUG_ENV = "LRM_DEBUG"
 
 
-def _validation_error_exit(exc: Exception) -> SystemExit:
-    """One line on stderr and lm-eval's usage-error status (2) for a mistake that
-    :mod:`lrm_backends.run.validate` found, as ``lrm eval`` shows it."""
-    import sys
-
-    print(f"lm_eval: error: {exc}", file=sys.stderr)
-    return SystemExit(2)
-
-
 def patch_cli(module: ModuleType) -> None:
     """Make lm-eval's command line (``lm_eval``) check its arguments before anything
     loads (one line and status 2 for a mistake, ``LRM_DEBUG=1`` for the traceback) and
@@ -176,22 +167,25 @@ def patch_cli(module: ModuleType) -> None:
         from lrm_backends.errors import ValidationError
         from lrm_backends.run import failures
 
-        plain = sys.argv[0] != LRM_EVAL_PROG
+        # Plain `lm_eval`: the same checks as `lrm eval` (which runs them itself and prints
+        # its own one-line errors), before lm-eval indexes tasks or loads the model, and
+        # one line instead of a traceback for a mistake found later.
+        plain = not sys.argv[0].endswith(LRM_EVAL_PROG) and not args
         debug = os.environ.get(DEBUG_ENV, "").strip().lower() in ("1", "true", "yes", "on")
         failures.take_outcome()  # only this command's evaluations count
         try:
             if plain:
                 from lrm_backends.run.validate import validate_cli_args
 
-                # Before lm-eval indexes its tasks (seconds) and builds the model.
                 validate_cli_args(sys.argv[1:])
             out = original(*args, **kwargs)
-        except failures.EngineFailure as exc:
-            raise SystemExit(failures.engine_exit(exc)) from None
         except ValidationError as exc:
             if not plain or debug:
                 raise
-            raise _validation_error_exit(exc) from None
+            print(f"lm_eval: error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+        except failures.EngineFailure as exc:
+            raise SystemExit(failures.engine_exit(exc)) from None
         code = failures.exit_status(failures.take_outcome())
         if code:
             raise SystemExit(code)
