@@ -43,7 +43,16 @@ GGML_TYPES: dict[str, int] = {
 # File types whose weight tensors llama.cpp refuses to write without an importance
 # matrix (llama-quant.cpp ``tensor_requires_imatrix`` applied to each type's defaults).
 IMATRIX_REQUIRED = frozenset({"IQ1_S", "IQ1_M", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ2_M", "IQ3_XXS", "Q2_K_S"})
-LLAMA_LOG_ERROR = 3
+# ggml's log levels (``enum ggml_log_level``): per-tensor fallback notes come as WARN.
+LLAMA_LOG_WARN, LLAMA_LOG_ERROR = 3, 4
+# llama-quant.cpp's per-tensor note when a row length is not a multiple of the requested
+# type's block size (the tensor is written in another type), and its closing count.
+_FALLBACK_RE = re.compile(
+    r"warning:\s+(?P<tensor>\S+)\s+-\s+ncols\s+(?P<ncols>\d+)\s+not divisible by\s+(?P<block>\d+)\s+"
+    r"\(required for type\s+(?P<wanted>\w+)\)\s*->\s*falling back to\s+(?P<used>\w+)"
+)
+_FALLBACK_TOTAL_RE = re.compile(r"(\d+) of (\d+) tensor\(s\) required fallback")
+_REQUANTIZE_RE = re.compile(r"requantizing from type (\w+) is disabled")
 
 
 def _normalize(name: str) -> str:
@@ -216,6 +225,82 @@ def bits_per_weight(path: str | Path) -> float | None:
     return 8.0 * nbytes / elements if elements else None
 
 
+def gguf_file_type(path: str | Path) -> str | None:
+    """The file type a GGUF declares (``general.file_type``: ``Q4_1``, ``F16``, ``F32``),
+    or ``None`` when it declares none or the ``gguf`` package is missing."""
+    try:
+        from gguf import GGUFReader
+        from gguf.constants import LlamaFileType
+    except ImportError:
+        return None
+    try:
+        field = GGUFReader(str(path)).fields.get("general.file_type")
+        if field is None:
+            return None
+        name = LlamaFileType(int(field.parts[field.data[0]][0])).name.removeprefix("MOSTLY_")
+    except (ValueError, IndexError, KeyError, OSError):
+        return None
+    return "F32" if name == "ALL_F32" else name
+
+
+def parse_fallbacks(lines: list[tuple[int, str]]) -> dict[str, Any]:
+    """What llama.cpp's quantizer wrote in another type than asked, from its log lines:
+    ``{"tensors": {name: "q4_K -> q5_0"}, "counts": {"q4_K -> q5_0": n}, "ncols": [576],
+    "total": 272 | None}`` (``total``: every tensor, when llama.cpp said).
+
+    >>> log = [(3, "warning: blk.0.ffn_up.weight  - ncols    576 not divisible by 256 "
+    ...             "(required for type    q4_K) "), (3, "-> falling back to    q5_0\\n"),
+    ...        (3, "llama_model_quantize_impl: WARNING: 1 of 3 tensor(s) required fallback quantization\\n")]
+    >>> f = parse_fallbacks(log); f["counts"], f["ncols"], f["total"]
+    ({'q4_K -> q5_0': 1}, [576], 3)
+    """
+    text = "".join(message for _level, message in lines)
+    tensors: dict[str, str] = {}
+    ncols: set[int] = set()
+    for m in _FALLBACK_RE.finditer(text):
+        tensors[m["tensor"]] = f"{m['wanted']} -> {m['used']}"
+        ncols.add(int(m["ncols"]))
+    counts: dict[str, int] = {}
+    for change in tensors.values():
+        counts[change] = counts.get(change, 0) + 1
+    total = _FALLBACK_TOTAL_RE.search(text)
+    return {"tensors": tensors, "counts": counts, "ncols": sorted(ncols),
+            "total": int(total.group(2)) if total else None}
+
+
+def quantization_warnings(quantization: dict[str, Any]) -> list[str]:
+    """One line per surprise in a quantization manifest (``Manifest.quantization``):
+    tensors written in another type than asked, an output with more bits per weight
+    than its input.
+
+    >>> quantization_warnings({"type": "Q4_K_M", "bits_per_weight": 6.17, "source_bits_per_weight": 5.74,
+    ...     "source_type": "Q4_1", "fallback_tensors": 180, "tensors": 272,
+    ...     "fallbacks": {"q4_K -> q5_0": 150, "q6_K -> q8_0": 30}, "fallback_ncols": [576]})[1]
+    'the output has more bits per weight than the input (6.17 > 5.74 bpw, Q4_1): re-quantizing made it larger; quantize from an F16, BF16 or F32 GGUF instead'
+    """
+    out = []
+    qtype = quantization.get("type") or "the requested type"
+    n = quantization.get("fallback_tensors") or 0
+    if n:
+        total = quantization.get("tensors")
+        changes = ", ".join(f"{k}: {v}" for k, v in (quantization.get("fallbacks") or {}).items())
+        ncols = "/".join(str(c) for c in quantization.get("fallback_ncols") or [])
+        out.append(
+            f"{n}{f' of {total}' if total else ''} tensors were written in another type than {qtype} "
+            f"asks ({changes}): their rows ({ncols or '?'} columns) do not divide into the type's blocks, "
+            "so llama.cpp fell back to a type that fits (more bits per weight)"
+        )
+    bpw, src = quantization.get("bits_per_weight"), quantization.get("source_bits_per_weight")
+    if isinstance(bpw, (int, float)) and isinstance(src, (int, float)) and bpw > src:
+        source_type = quantization.get("source_type")
+        out.append(
+            f"the output has more bits per weight than the input ({bpw:.2f} > {src:.2f} bpw"
+            f"{', ' + source_type if source_type else ''}): re-quantizing made it larger; "
+            "quantize from an F16, BF16 or F32 GGUF instead"
+        )
+    return out
+
+
 def quantize_gguf(
     source: str | Path,
     output: str | Path,
@@ -305,6 +390,7 @@ def quantize_gguf(
     if status != 0 or not tmp.is_file():
         tmp.unlink(missing_ok=True)
         raise RuntimeError(_explain_failure(src, ftype_name, lines))
+    fallbacks = parse_fallbacks(lines)
     tmp.replace(out)
     del keep_alive
 
@@ -316,6 +402,7 @@ def quantize_gguf(
             "type": ftype_name,
             "bits_per_weight": bits_per_weight(out),
             "source_bits_per_weight": bits_per_weight(src),
+            "source_type": gguf_file_type(src),
             "imatrix": str(imatrix) if imatrix is not None else None,
             "imatrix_entries": imatrix_entries or None,
             "tensor_types": dict(overrides),
@@ -325,6 +412,12 @@ def quantize_gguf(
             "pure": pure,
             "output_bytes": out.stat().st_size,
             "source_bytes": src.stat().st_size,
+            # Tensors llama.cpp wrote in another type than asked (row length not a
+            # multiple of the type's block size): counted from its log.
+            "fallback_tensors": len(fallbacks["tensors"]),
+            "fallbacks": fallbacks["counts"],
+            "fallback_ncols": fallbacks["ncols"],
+            "tensors": fallbacks["total"],
         },
         tool=tool_versions(("llama_cpp_python", "gguf")),
     )
@@ -336,12 +429,18 @@ def quantize_gguf(
 
 
 def _explain_failure(src: Path, ftype: str, lines: list[tuple[int, str]]) -> str:
+    """One line: what llama.cpp refused and how to fix it (its per-tensor warnings,
+    logged before the refusal, are not the reason and are left out)."""
     text = "".join(message for _level, message in lines)
-    errors = [m.strip() for level, m in lines if level == LLAMA_LOG_ERROR and m.strip()]
+    if (m := _REQUANTIZE_RE.search(text)) is not None:
+        return (
+            f"{src} is already quantized ({m.group(1).upper()}) and llama.cpp does not quantize it again "
+            f"unless asked: pass --allow-requantize to make {ftype} from it anyway (the two roundings add "
+            "up, and the output can be larger than the input), or start from an F16, BF16 or F32 GGUF"
+        )
+    errors = [m.strip() for level, m in lines if level >= LLAMA_LOG_ERROR and m.strip()]
     hint = ""
-    if "requantiz" in text:
-        hint = " The input is already quantized: pass --allow-requantize (quality suffers)."
-    elif "imatrix" in text or "importance matrix" in text:
+    if "imatrix" in text or "importance matrix" in text:
         hint = " This type needs an importance matrix: pass --imatrix FILE."
-    detail = "; ".join(errors[-3:]) or text.strip().splitlines()[-1:] or "no message"
+    detail = "; ".join(errors[-3:]) or (text.strip().splitlines() or ["no message"])[-1]
     return f"llama.cpp could not quantize {src} to {ftype}: {detail}.{hint}"

@@ -207,6 +207,38 @@ def test_gguf_quantization_with_overrides_and_manifest(tmp_path, tiny_gguf, caps
     )
 
 
+def test_requantizing_is_refused_in_one_line_and_its_surprises_are_said(tmp_path, tiny_gguf, capsys):
+    """Issue 16 item 10: the refusal is one line with the fix, not llama.cpp's log; with
+    --allow-requantize, tensors that fell back to another type are counted and an output
+    larger than its input is said (tiny rows of 64 columns do not fit Q4_K's 256 blocks)."""
+    pytest.importorskip("llama_cpp")
+    q4 = tmp_path / "tiny-q4_0.gguf"
+    assert main(["compress", "gguf", "--model", str(tiny_gguf), "--type", "Q4_0", "--out", str(q4)]) == 0
+    capsys.readouterr()
+    out = tmp_path / "tiny-q4_k_m.gguf"
+    argv = ["compress", "gguf", "--model", str(q4), "--type", "Q4_K_M", "--out", str(out)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err  # one line
+    assert "already quantized (Q4_0)" in err and "pass --allow-requantize" in err
+    assert "falling back" not in err and "ncols" not in err
+
+    assert main([*argv, "--allow-requantize"]) == 0
+    captured = capsys.readouterr()
+    q = json.loads((tmp_path / "tiny-q4_k_m.gguf.compression.json").read_text())["quantization"]
+    assert q["source_type"] == "Q4_0" and q["bits_per_weight"] > q["source_bits_per_weight"]
+    assert q["fallback_tensors"] == sum(q["fallbacks"].values()) > 0 and "q4_K -> q5_0" in q["fallbacks"]
+    assert q["tensors"] == len(gguf_tensor_types(out)) and q["fallback_ncols"] == [64, 128]
+    types = gguf_tensor_types(out)
+    for change, n in q["fallbacks"].items():  # the file holds the types fallen back to
+        used = change.split(" -> ")[1].upper()
+        assert sum(t == used for t in types.values()) >= n, (change, types)
+    warnings = [line for line in captured.err.splitlines() if line.startswith("lrm compress: warning:")]
+    assert len(warnings) == 2, captured.err
+    assert f"{q['fallback_tensors']} of {q['tensors']} tensors were written in another type than Q4_K_M" in warnings[0]
+    assert f"more bits per weight than the input ({q['bits_per_weight']:.2f} >" in warnings[1]
+
+
 def test_gguf_types_needing_an_importance_matrix(tmp_path, tiny_gguf, capsys):
     pytest.importorskip("llama_cpp")
     import struct

@@ -142,7 +142,9 @@ def _add_gguf_parser(sub: Any) -> None:
     p.add_argument("--output-tensor-type", default=None, help="type of output.weight")
     p.add_argument("--token-embedding-type", default=None, help="type of token_embd.weight")
     p.add_argument(
-        "--allow-requantize", action="store_true", help="allow an already-quantized input (quality suffers)"
+        "--allow-requantize",
+        action="store_true",
+        help="allow an already-quantized input (quality suffers; the output can be larger than the input)",
     )
     p.add_argument("--leave-output-tensor", action="store_true", help="do not quantize output.weight")
     p.add_argument("--pure", action="store_true", help="all tensors to --type, no per-tensor mixture")
@@ -226,7 +228,7 @@ def run_prune(args: argparse.Namespace) -> int:
 
 def run_gguf(args: argparse.Namespace) -> int:
     """Handler of ``lrm compress gguf``."""
-    from compressors.gguf_quant import parse_tensor_type, quantize_gguf
+    from compressors.gguf_quant import parse_tensor_type, quantization_warnings, quantize_gguf
 
     try:
         overrides = dict(parse_tensor_type(spec) for spec in args.tensor_type)
@@ -253,6 +255,8 @@ def run_gguf(args: argparse.Namespace) -> int:
         + (f", {bpw:.2f} bits per weight" if bpw else "")
         + f" in {manifest.wall_time_s:.1f} s"
     )
+    for line in quantization_warnings(q):
+        print(f"lrm compress: warning: {line}", file=sys.stderr)
     return 0
 
 
