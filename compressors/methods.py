@@ -40,6 +40,10 @@ DEFAULT_BLOCKSIZE = 128
 DEFAULT_PERCDAMP = 0.01
 # The method name of a GGUF quantization in a manifest (not a pruning method).
 GGUF_METHOD = "gguf"
+# The method name of a dense conversion (``lrm compress none``: a GGUF dequantized, or a
+# checkpoint re-saved in another dtype; nothing pruned), the like-for-like base of
+# variants pruned from a GGUF.
+DENSE_METHOD = "none"
 
 
 def positive_integer(value: Any) -> str | None:
@@ -57,6 +61,11 @@ def _parse_sparsity(text: str) -> float:
         value = float(text)
     except ValueError:
         raise ValueError(f"sparsity {text!r} is not a number; pass a fraction in (0, 1), e.g. 0.5") from None
+    if value == 0.0:
+        raise ValueError(
+            f"sparsity {text} is outside (0, 1): it prunes nothing; for the dense model itself (e.g. a "
+            f".gguf as a float32 folder) use 'lrm compress {DENSE_METHOD} --model M --out DIR'"
+        )
     if not 0.0 < value < 1.0:
         raise ValueError(
             f"sparsity {text} is outside (0, 1); pass the fraction of weights to zero, e.g. 0.5 for 50%"
@@ -159,7 +168,7 @@ _TABLE: dict[str, MethodSpec] = {}
 
 def register(spec: MethodSpec) -> MethodSpec:
     """Add a row (a method registered twice under one name is a mistake)."""
-    if spec.name in _TABLE or spec.name == GGUF_METHOD:
+    if spec.name in _TABLE or spec.name in (GGUF_METHOD, DENSE_METHOD):
         raise ValueError(f"pruning method {spec.name!r} is already registered")
     clash = {k.name for k in spec.knobs} & {k.name for k in (*TARGET_KNOBS, *CALIBRATION_KNOBS)}
     if clash:
@@ -202,7 +211,7 @@ def method_knobs() -> tuple[Knob, ...]:
 
 def manifest_methods() -> tuple[str, ...]:
     """The ``method`` values a ``compression.json`` may hold."""
-    return (*_TABLE, GGUF_METHOD)
+    return (*_TABLE, GGUF_METHOD, DENSE_METHOD)
 
 
 def method_alternatives(separator: str = "|") -> str:

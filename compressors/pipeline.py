@@ -21,7 +21,7 @@ from compressors.calibration import CalibrationSpec, build_calibration
 from compressors.checkpoints import pickled_only_message, pickled_weights_only
 from compressors.manifest import Manifest, measure_model_sparsity, write_manifest
 from compressors.masks import SparsityTarget
-from compressors.methods import get_method, method_knobs
+from compressors.methods import DENSE_METHOD, get_method, method_knobs
 from compressors.orchestrate import DEFAULT_TOKENS_PER_BATCH, PruneConfig, prune_model
 
 logger = logging.getLogger(__name__)
@@ -205,6 +205,69 @@ def prune_pretrained(
         manifest.wall_time_s,
         out,
     )
+    return manifest
+
+
+# Bits per weight of the dtypes a dense folder is written in, and their GGUF-style names
+# (what the report's precision reader calls a safetensors dtype).
+DENSE_DTYPES: dict[str, tuple[str, float]] = {
+    "float32": ("F32", 32.0), "bfloat16": ("BF16", 16.0), "float16": ("F16", 16.0),
+}  # fmt: skip
+
+
+def convert_pretrained(
+    model: str,
+    out_dir: str | Path,
+    *,
+    overwrite: bool = False,
+    dtype: str = "auto",
+    revision: str | None = None,
+    trust_remote_code: bool = False,
+    gguf_file: str | None = None,
+) -> Manifest:
+    """Write ``model`` as a dense safetensors folder (tokenizer and manifest included),
+    pruning nothing: a ``.gguf`` is dequantized (float32, or ``dtype``), a checkpoint is
+    re-saved in ``dtype``. The manifest (method ``none``) records the source's precision
+    (``source_type``, ``source_bits_per_weight``) and the output's, so ``lrm report``
+    knows this is the dense base of variants pruned from the same file."""
+    out = check_output_dir(out_dir, overwrite)
+    if dtype not in ("auto", *DENSE_DTYPES):
+        raise ValueError(f"unknown dtype {dtype!r}; expected auto, {', '.join(DENSE_DTYPES)}")
+    source, gguf = split_gguf(model, gguf_file)
+    started = time.perf_counter()
+    net, tokenizer = load_causal_lm(
+        model, dtype=dtype if not gguf else "auto", revision=revision,
+        trust_remote_code=trust_remote_code, gguf_file=gguf_file,
+    )
+    source_dtype = str(next(net.parameters()).dtype).removeprefix("torch.")
+    if dtype != "auto" and dtype != source_dtype:
+        net = net.to(_torch_dtype(dtype))
+    saved = str(next(net.parameters()).dtype).removeprefix("torch.")
+    source_type = source_bits = None
+    if gguf:
+        from compressors.gguf_quant import bits_per_weight, gguf_file_type
+
+        path = Path(source) / gguf
+        if path.is_file():
+            source_type, source_bits = gguf_file_type(path), bits_per_weight(path)
+    elif source_dtype in DENSE_DTYPES:
+        source_type, source_bits = DENSE_DTYPES[source_dtype]
+    name, bits = DENSE_DTYPES.get(saved, (saved.upper(), None))
+    manifest = Manifest(
+        method=DENSE_METHOD,
+        source_model=model if not gguf_file else f"{model}:{gguf_file}",
+        wall_time_s=0.0,
+        quantization={
+            "type": name,
+            "bits_per_weight": bits,
+            "source_type": source_type,
+            "source_bits_per_weight": source_bits,
+            "dequantized": bool(gguf),
+        },
+        settings={"dtype": saved, "source_dtype": None if gguf else source_dtype},
+    )
+    _save(net, tokenizer, out, manifest, started)
+    logger.info("wrote %s as a dense %s folder in %.1f s -> %s", model, saved, manifest.wall_time_s, out)
     return manifest
 
 

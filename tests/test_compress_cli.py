@@ -156,6 +156,41 @@ def test_a_gguf_model_is_dequantized_pruned_and_saved(tmp_path, tiny_gguf, calib
     assert model.model.layers[0].self_attn.q_proj.weight.dtype == torch.float32
 
 
+def test_a_gguf_becomes_a_dense_baseline_folder(tmp_path, tiny_gguf, capsys):
+    """Issue 16 item 9: `lrm compress none` (alias dequantize) writes the dense HF folder of
+    a GGUF, with a manifest recording the source's precision; --sparsity 0 points to it."""
+    pytest.importorskip("llama_cpp")
+    from transformers import AutoModelForCausalLM
+
+    from compressors.manifest import read_manifest
+
+    q8 = tmp_path / "tiny-q8_0.gguf"
+    assert main(["compress", "gguf", "--model", str(tiny_gguf), "--type", "Q8_0", "--out", str(q8)]) == 0
+    out = tmp_path / "dense"
+    assert main(["compress", "none", "--model", str(q8), "--out", str(out)]) == 0
+    assert "(was Q8_0, " in capsys.readouterr().out
+    manifest = read_manifest(out)
+    q = manifest["quantization"]
+    assert manifest["method"] == "none" and manifest["sparsity"] is None and manifest["source_model"] == str(q8)
+    assert q["type"] == "F32" and q["bits_per_weight"] == 32.0 and q["dequantized"] is True
+    assert q["source_type"] == "Q8_0" and 8.0 < q["source_bits_per_weight"] < 9.0
+    assert [p.suffix for p in out.glob("*.safetensors")] == [".safetensors"]
+    dense = AutoModelForCausalLM.from_pretrained(out, use_safetensors=True)
+    assert getattr(dense.config, "quantization_config", None) is None
+    w = dense.model.layers[0].self_attn.q_proj.weight
+    assert w.dtype == torch.float32 and float((w == 0).float().mean()) < 0.05  # dense: nothing pruned
+
+    bf16 = tmp_path / "dense-bf16"
+    assert main(["compress", "dequantize", "--model", str(q8), "--out", str(bf16), "--dtype", "bfloat16"]) == 0
+    assert read_manifest(bf16)["quantization"]["type"] == "BF16"
+    assert main(["compress", "none", "--model", str(q8), "--out", str(out)]) == 2  # exists: --overwrite
+    assert "--overwrite" in capsys.readouterr().err
+
+    with pytest.raises(SystemExit):
+        parse(["compress", "magnitude", "--model", "m", "--out", "o", "--sparsity", "0"])
+    assert "lrm compress none --model M --out DIR" in capsys.readouterr().err
+
+
 # ---------------------------------------------------------------- GGUF quantization
 
 

@@ -6,6 +6,7 @@
     lrm compress magnitude ...   (no calibration)
     (one subcommand per row of compressors.methods, with that row's knobs)
     lrm compress gguf --model IN.gguf --type Q4_K_M --out OUT.gguf
+    lrm compress none --model IN.gguf --out DIR   (alias dequantize: dense, nothing pruned)
 
 ``add_parser(subparsers)`` adds the subcommand to the ``lrm`` parser; every leaf parser
 sets ``func``, a handler taking the parsed namespace and returning an exit status
@@ -23,6 +24,7 @@ from typing import Any
 
 from compressors.methods import (
     CALIBRATION_KNOBS,
+    DENSE_METHOD,
     TARGET_KNOBS,
     Knob,
     MethodSpec,
@@ -153,17 +155,42 @@ def _add_gguf_parser(sub: Any) -> None:
     p.set_defaults(func=run_gguf, compress_method="gguf")
 
 
+def _add_dense_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        DENSE_METHOD,
+        aliases=["dequantize"],
+        help="no compression: a .gguf (or checkpoint) as a dense safetensors folder, the like-for-like base",
+        description="Write a model as a dense Hugging Face folder (safetensors, tokenizer, compression.json), "
+        "pruning nothing: a .gguf is dequantized (float32 unless --dtype), so that pruned variants of a "
+        "GGUF have a base of their own precision and backend. The manifest records the source's type "
+        "and bits per weight.",
+    )
+    p.add_argument("--model", required=True, help="a .gguf file, Hugging Face model folder or Hub id")
+    p.add_argument("--out", required=True, help="output folder (safetensors + tokenizer + compression.json)")
+    p.add_argument(
+        "--dtype",
+        default="auto",
+        choices=("auto", "float32", "bfloat16", "float16"),
+        help="weights dtype to save (default: auto: float32 for a .gguf, else the checkpoint's own)",
+    )
+    p.add_argument("--revision", default=None, help="Hub revision of --model")
+    p.add_argument("--trust-remote-code", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    p.set_defaults(func=run_dense, compress_method=DENSE_METHOD)
+
+
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``compress`` and its methods to an ``argparse`` subparsers object."""
     parser = subparsers.add_parser(
         "compress",
-        help=f"prune ({', '.join(method_names())}) or quantize (gguf) a model",
+        help=f"prune ({', '.join(method_names())}), quantize (gguf) or convert (none) a model",
         description="Compress a model and write a compression.json manifest beside it.",
     )
     sub = parser.add_subparsers(dest="compress_method", metavar="METHOD", required=True)
     for spec in methods():
         _add_prune_parser(sub, spec)
     _add_gguf_parser(sub)
+    _add_dense_parser(sub)
     return parser
 
 
@@ -223,6 +250,25 @@ def run_prune(args: argparse.Namespace) -> int:
         f"(target {target.sparsity:g}{', ' + target.pattern if target.pattern else ''}) "
         f"in {manifest.wall_time_s:.1f} s"
     )
+    return 0
+
+
+def run_dense(args: argparse.Namespace) -> int:
+    """Handler of ``lrm compress none`` (alias ``dequantize``)."""
+    from compressors.pipeline import convert_pretrained
+
+    try:
+        manifest = convert_pretrained(
+            args.model, args.out, overwrite=args.overwrite, dtype=args.dtype, revision=args.revision,
+            trust_remote_code=args.trust_remote_code,
+        )
+    except (ValueError, FileExistsError, FileNotFoundError) as exc:
+        return _fail(str(exc))
+    q = manifest.quantization or {}
+    source = q.get("source_type")
+    bpw = q.get("source_bits_per_weight")
+    was = f" (was {source}{f', {bpw:.2f} bpw' if bpw else ''})" if source else ""
+    print(f"none: {args.model}{was} -> {args.out}: dense {q.get('type')} in {manifest.wall_time_s:.1f} s")
     return 0
 
 

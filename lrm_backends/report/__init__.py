@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lrm_backends.report.comparability import mixed_comparisons
 from lrm_backends.report.loading import ReportError, load_runs
 from lrm_backends.report.models import pool_models
 from lrm_backends.report.tables import DEFAULT_QUANTILES, Tables, compute_tables
@@ -79,6 +80,8 @@ def build_report(
     main_dirs, budget_dirs, main_labels = split_budget_dirs(run_dirs, labels)  # `lrm budget` output
     runs = load_runs(main_dirs, tokenizer=tokenizer, labels=main_labels, progress=progress, warn=warn) if main_dirs else []
     models = pool_models(runs, warn)
+    for note in mixed_comparisons(models):  # a Q4_1 GGUF base against float32 HF variants, ...
+        warn(note)
     tables = compute_tables(models, quantiles=quantiles)
     tables.notes = notes + tables.notes
     out = Path(out_dir).expanduser()

@@ -16,7 +16,7 @@ from lrm_backends.report.compression import (
     BITS, FROM_MANIFEST, Compression, from_manifest, from_name, model_basename,
 )
 from lrm_backends.report.loading import RESULTS, Responses, Run, Warn
-from lrm_backends.report.precision import Precision, base_precision
+from lrm_backends.report.precision import Precision, base_precision, dense_precision, from_file
 
 
 @dataclass
@@ -103,7 +103,9 @@ def pool_models(runs: list[Run], warn: Warn) -> list[Model]:
         if m.compression.kind is None:
             manifests = [r.manifest for v in models if v.compression.base == m.compression.base
                          for r in v.runs if r.manifest is not None]
-            m.precision = base_precision(m.model_ref, manifests)
+            own = next((r.manifest for r in m.runs if r.manifest is not None), None)
+            dense = dense_precision(own)  # `lrm compress none`: its source_* fields are not its own
+            m.precision = (from_file(m.model_ref) or dense) if dense else base_precision(m.model_ref, manifests)
     first_seen: dict[str, int] = {}
     for i, m in enumerate(models):
         first_seen.setdefault(m.compression.base, i)

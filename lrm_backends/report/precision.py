@@ -142,6 +142,22 @@ def from_name(model_ref: str) -> Precision | None:
     return Precision(FULL_PRECISION_TYPES[tag], re.sub("^FP", "F", tag), FROM_NAME)
 
 
+def dense_precision(manifest: dict[str, Any] | None) -> Precision | None:
+    """The precision a dense conversion (``lrm compress none``, method ``none``) wrote,
+    from its own manifest's ``quantization.type``/``bits_per_weight`` (its ``source_*``
+    fields describe the file it came from, not itself)."""
+    if not isinstance(manifest, dict) or manifest.get("method") != "none":
+        return None
+    q = manifest.get("quantization")
+    if not isinstance(q, dict):
+        return None
+    try:
+        bits = float(q.get("bits_per_weight"))
+    except (TypeError, ValueError):
+        return None
+    return Precision(bits, str(q.get("type") or ""), FROM_MANIFEST) if bits == bits and bits > 0 else None
+
+
 def base_precision(model_ref: str, manifests: list[dict[str, Any]] | None = None) -> Precision:
     """The base model's precision: its file, its variants' manifests, its name, else
     FULL_PRECISION_BITS (marked ASSUMED)."""
