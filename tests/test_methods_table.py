@@ -66,7 +66,7 @@ def test_the_table_is_importable_without_torch():
 def test_the_built_in_rows():
     assert table.method_names() == ("sparsegpt", "wanda", "magnitude")
     assert [table.get_method(n).needs_calibration for n in table.method_names()] == [True, True, False]
-    assert table.manifest_methods() == ("sparsegpt", "wanda", "magnitude", "gguf")
+    assert table.manifest_methods() == ("sparsegpt", "wanda", "magnitude", "gguf", "none")
     with pytest.raises(ValueError, match=r"unknown pruning method 'obs'; expected one of \['magnitude'"):
         table.get_method("obs")
     with pytest.raises(ValueError, match="already registered"):
