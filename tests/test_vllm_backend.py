@@ -281,3 +281,26 @@ def test_retry_count_reaches_the_results_lrm_block(fake_vllm, tiny_hf_dir, tmp_p
     # The first failure is the chunk of two; the second the poisoned request alone; one retry heals it.
     assert lrm["retries"] == 1 and lrm["recovered_by_retry"] == 1 and left["n"] == 0
     assert take_outcome() is not None  # noted for the exit status (0: nothing failed)
+
+
+def test_sampling_is_the_same_with_or_without_the_cache(fake_vllm, tiny_hf_dir, tmp_path):
+    """Issue 16 item 11: the wrapper gives each sampled request a seed from its key, cache
+    or not, so an lrm-vllm run is the same run cached, uncached and resumed."""
+    lm = vllm_backend.VLLMBackend(pretrained=str(tiny_hf_dir), chunk_size=2, engine=fake_vllm.LLM(max_model_len=512))
+    identity = {"backend": "lrm-vllm", "args": {"pretrained": str(tiny_hf_dir)}, "files": {}}
+
+    def requests():  # three documents, two sampled repeats each
+        return [request(f"Q{i} ", f"d{i}", doc_id=i) for i in range(3) for _ in range(2)]
+
+    def run(reqs, cache_dir=None):
+        wrapper = ResilientLM(lm, cache=ResponseCache(cache_dir, identity) if cache_dir else None)
+        try:
+            return [str(g) for g in wrapper.generate_until(reqs)]
+        finally:
+            wrapper.close()
+
+    plain = run(requests())
+    assert run(requests(), tmp_path / "one") == plain
+    run(requests()[2:4], tmp_path / "two")  # a partial run (the middle document only) ...
+    assert run(requests(), tmp_path / "two") == plain  # ... resumed: the rest drawn as without a cache
+    assert plain[0] != plain[1]  # repeats are distinct samples

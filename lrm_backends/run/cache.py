@@ -30,10 +30,11 @@ one entry (lm-eval #3046) and the key ignores the model (#4063). Here:
   and repeat index, so a resumed run draws exactly what an uninterrupted one would have,
   whatever is left to generate. How it is applied depends on the backend
   (:func:`seeding_of`): vllm and ``lrm-vllm`` take it per request (``SamplingParams.seed``);
-  ``lrm-gguf`` takes it for the first request of a call and HF samples from torch's
-  global generator, so with a cache their sampled requests go one per call (the global
-  generators reseeded for HF). Other backends get no seed: their stored responses are
-  never generated again, but a resumed run's new samples are fresh draws.
+  ``lrm-gguf`` takes it per request too; HF samples from torch's global generator, so
+  its sampled requests go one per call with the global generators reseeded. This holds
+  with or without a cache: a run is the same run cached, uncached or resumed. Other
+  backends get no seed: their stored responses are never generated again, but a resumed
+  run's new samples are fresh draws.
 
 Without a cache the wrapper still isolates backend errors: when a call fails, its
 requests are retried in halves until the failing request is alone; that request is
@@ -559,8 +560,13 @@ class ResilientLM:
             self.max_retries = 0
         self.chunk_size = max(1, int(chunk_size))
         self.seeding = seeding_of(lm)
-        if cache is None and self.seeding in (SEED_FIRST_OF_CALL, SEED_GLOBAL_RNG):
-            self.seeding = SEED_NONE  # one request per call only pays off when resuming
+        # Seeds come from each request's key with or without a cache, so a run is the same
+        # run cached, uncached or resumed; where that costs batching (one sampled request
+        # per call), say so once.
+        if self.seeding in (SEED_FIRST_OF_CALL, SEED_GLOBAL_RNG):
+            log.info("lrm-bench: %s samples from one generator: sampled requests go one per call, each "
+                     "seeded from its key (the same samples with or without --cache)",
+                     type(getattr(lm, "lm", lm)).__name__)
         self.failures: list[Failure] = []
         self.stats: Counter[str] = Counter()
         self._pending: dict[str, deque[Slot]] = defaultdict(deque)
@@ -623,7 +629,7 @@ class ResilientLM:
     def _groups(self, todo: list[Slot]) -> Iterator[list[Slot]]:
         """Backend calls: one per sampled request where seeding needs it; else chunks
         (until the backend has shown it reports each response through the hook)."""
-        one_by_one = self.cache is not None and self.seeding in (SEED_FIRST_OF_CALL, SEED_GLOBAL_RNG)
+        one_by_one = self.seeding in (SEED_FIRST_OF_CALL, SEED_GLOBAL_RNG)
         batch: list[Slot] = []
         for slot in todo:
             if one_by_one and slot.sampled:
