@@ -447,3 +447,26 @@ def test_lrm_eval_help_shows_our_flags_first(capsys):
     for flag in ("--cache DIR", "--strict", "--max-retries N", "--allow-failures", "--use_cache"):
         assert flag in out[: out.index("lm_eval's own options follow.")]
     assert ours < out.index("--model_args")  # lm-eval's run options follow ours
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--model", "hf", "--model_args", "pretrained=x", "--tasks", "musique_ctx_lmr"],
+     "lm_eval: error: --tasks musique_ctx_lmr: no such task, group or tag. Did you mean 'musique_ctx_lrm'"),
+    (["--model", "lrm-replay", "--model_args", "responses=.,on_misisng=x", "--tasks", "aime24_lrm"],
+     "lm_eval: error: --model_args on_misisng=x: the lrm-replay backend has no argument 'on_misisng'. "
+     "Did you mean 'on_missing'?"),
+])
+def test_plain_lm_eval_mistakes_are_one_line(argv, message, tmp_path):
+    """Issue 16 item 15: plain `lm_eval` (through the import hook) gives the same one-line
+    errors as `lrm eval`, with suggestions, and no traceback."""
+    import shutil
+    import subprocess
+    import sys
+
+    lm_eval = shutil.which("lm_eval", path=str(Path(sys.executable).parent)) or "lm_eval"
+    env = {**os.environ, "LRM_DATA_DIR": str(SAMPLES), "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([lm_eval, *argv], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert out.returncode == 2
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith(message), out.stderr[-2000:]
+    assert "Traceback" not in out.stderr

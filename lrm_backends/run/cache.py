@@ -105,8 +105,8 @@ _KNOWN_SEEDING = {
     # SamplingParams(seed=...) is per request (lm_eval/models/vllm_causallms.py passes
     # unknown generation kwargs to SamplingParams); lrm-vllm inherits it.
     "lm_eval.models.vllm_causallms.VLLM": SEED_PER_REQUEST,
-    # lrm_backends/models/gguf.py: request i of a call samples with seed + i.
-    "lrm_backends.models.gguf.GGUFBackend": SEED_FIRST_OF_CALL,
+    # lrm_backends/models/gguf.py: a request's own gen_kwargs["seed"], exactly.
+    "lrm_backends.models.gguf.GGUFBackend": SEED_PER_REQUEST,
     # transformers' generate() samples from torch's global generator.
     "lm_eval.models.huggingface.HFLM": SEED_GLOBAL_RNG,
 }

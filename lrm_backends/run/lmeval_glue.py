@@ -153,11 +153,27 @@ def patch_cli(module: ModuleType) -> None:
 
     @functools.wraps(original)
     def cli_evaluate(*args, **kwargs):
+        import sys
+
+        from lrm_backends.errors import ValidationError
         from lrm_backends.run import failures
 
+        # Plain `lm_eval`: the same checks as `lrm eval` (which runs them itself and prints
+        # its own one-line errors), before lm-eval indexes tasks or loads the model, and
+        # one line instead of a traceback for a mistake found later.
+        plain = not sys.argv[0].endswith("lrm eval") and not args
         failures.take_outcome()  # only this command's evaluations count
         try:
+            if plain:
+                from lrm_backends.run.validate import validate_cli_args
+
+                validate_cli_args(sys.argv[1:])
             out = original(*args, **kwargs)
+        except ValidationError as exc:
+            if not plain:
+                raise
+            print(f"lm_eval: error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
         except failures.EngineFailure as exc:
             raise SystemExit(failures.engine_exit(exc)) from None
         code = failures.exit_status(failures.take_outcome())
