@@ -9,13 +9,52 @@ arguments they use.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TypedDict
 
 import pluggy
+
+from lrm_tasks.records import ResponseRecord
 
 PROJECT_NAME = "lrm_bench"
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+__all__ = ["ResponseRecord", "RunInfo", "TaskAggregate", "hookimpl", "hookspec"]
+
+
+def default_timestamp() -> str:
+    """The same shape as lm-eval's result file names (``2026-11-28T17-30-00.123456``)."""
+    return datetime.now().isoformat().replace(":", "-")
+
+
+@dataclass
+class RunInfo:
+    """One evaluation, as the recorder hooks see it."""
+
+    model: str | None  # "<--model>:<pretrained>", or the model class name
+    records_dir: Path  # where the default recorder writes this run's files
+    timestamp: str = field(default_factory=default_timestamp)  # names this run's files
+
+
+class TaskAggregate(TypedDict):
+    """One task's aggregate over its recorded responses (strict correctness for the
+    token split; ``None`` where unknown)."""
+
+    n_responses: int
+    accuracy_strict: float | None
+    accuracy_flexible: float | None
+    no_answer_strict: float | None
+    no_answer_flexible: float | None
+    mean_reasoning_tokens: float | None
+    mean_total_tokens: float | None
+    truncation_rate: float | None
+    mean_tokens_correct: float | None
+    mean_tokens_incorrect: float | None
+    n_failed: int
 
 
 @hookspec
@@ -36,10 +75,10 @@ def register_backends(register: Callable[[str, str], None]) -> None:
 
 
 @hookspec
-def lrm_record_response(record: dict, run: object) -> None:
+def lrm_record_response(record: ResponseRecord, run: RunInfo) -> None:
     """Receive one scored response, right after scoring (the post-hoc hook).
 
-    :param record: a JSON-ready dict: ``task``, ``benchmark``, ``doc_key``, ``repeat``,
+    :param record: a JSON-ready :class:`~lrm_tasks.records.ResponseRecord`: ``task``, ``benchmark``, ``doc_key``, ``repeat``,
         ``model``, ``reasoning_tokens``, ``answer_tokens``, ``total_tokens`` (``None``
         when unknown, never 0), ``count_source`` (``"backend"`` | ``"retokenized"`` |
         ``None``), ``finish_reason``, ``truncated``, ``think_closed``,
@@ -47,7 +86,7 @@ def lrm_record_response(record: dict, run: object) -> None:
         ``correct_strict``/``correct_flexible``, ``f1_strict``/``f1_flexible``, ``gold``,
         the raw ``response`` and ``error`` (the backend's error for this request, else
         ``None``; such a response is scored as no answer). Treat it as read-only.
-    :param run: the :class:`lrm_backends.run.recording.RunInfo` of this evaluation
+    :param run: the :class:`RunInfo` of this evaluation
         (``model``, ``records_dir``, ``timestamp``).
 
     Every implementation is called, in registration order; the default one appends the
@@ -57,14 +96,14 @@ def lrm_record_response(record: dict, run: object) -> None:
 
 
 @hookspec
-def lrm_record_task(task: str, aggregate: dict, run: object) -> None:
+def lrm_record_task(task: str, aggregate: TaskAggregate, run: RunInfo) -> None:
     """Receive one task's aggregate once all its responses were recorded.
 
     :param task: the lm-eval task name (``aime24_lrm``...).
     :param aggregate: ``n_responses``, ``accuracy_strict``/``accuracy_flexible``,
         ``no_answer_strict``/``no_answer_flexible``, ``mean_reasoning_tokens``,
         ``mean_total_tokens``, ``truncation_rate``, ``mean_tokens_correct``,
-        ``mean_tokens_incorrect`` (strict correctness; ``None`` where unknown).
+        ``mean_tokens_incorrect``, ``n_failed`` (a :class:`TaskAggregate`).
     :param run: as for :func:`lrm_record_response`.
 
     Every implementation is called; the default one writes

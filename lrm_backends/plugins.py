@@ -14,7 +14,6 @@ by entry-point name (or distribution name, or ``lrm_backends.builtin`` for ours)
 
 from __future__ import annotations
 
-import difflib
 import functools
 import importlib
 import os
@@ -26,6 +25,7 @@ from typing import Any
 import pluggy
 
 from lrm_backends import hookspecs
+from lrm_backends.errors import did_you_mean
 
 ENTRY_POINT_GROUP = "lrm_bench"
 BLOCK_ENV_VAR = "LRM_BLOCK_PLUGINS"
@@ -200,6 +200,36 @@ def plugin_infos() -> list[PluginInfo]:
     return list(_INFO.values())
 
 
+class IsolatedHooks:
+    """Calls hooks one implementation at a time, for one run: an implementation that
+    raises is reported once (a :class:`PluginWarning` naming its plugin) and skipped for
+    the rest of the run, while every other implementation still gets every call.
+
+    Used for the recorder hooks (``lrm_record_response``, ``lrm_record_task``), where a
+    broken recorder must never cost the evaluation (lm-eval's results are still written).
+    """
+
+    def __init__(self, pm: pluggy.PluginManager | None = None) -> None:
+        self._pm = pm if pm is not None else get_plugin_manager()
+        self.skipped: dict[str, str] = {}  # plugin name -> its error
+
+    def call(self, hook: str, **kwargs: Any) -> None:
+        """Call every implementation of ``hook``, in registration order."""
+        for impl in getattr(self._pm.hook, hook).get_hookimpls():
+            name = impl.plugin_name
+            if name in self.skipped or impl.hookwrapper or getattr(impl, "wrapper", False):
+                continue
+            try:
+                impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
+            except Exception as exc:  # any failure of a recorder: report once, go on
+                self.skipped[name] = f"{type(exc).__name__}: {exc}"
+                _warn(
+                    f"lrm-bench plugin {name!r} raised in {hook} and is skipped for the rest of "
+                    f"this run: {self.skipped[name]}. The evaluation goes on; other recorders are "
+                    f"unaffected. Fix or uninstall it, or set {BLOCK_ENV_VAR}={name} to skip it."
+                )
+
+
 def resolve_backend(name: str) -> str:
     """The lazy target of backend ``name``, or :class:`UnknownBackendError` saying
     which registered names are close and which exist."""
@@ -217,10 +247,7 @@ def unknown_backend_message(name: str, available: Any, *, kind: str = "backend")
     unknown backend 'lrm-guff'. Did you mean 'lrm-gguf'? Available backends: lrm-gguf, lrm-replay. Plugins add more (see `lrm plugins`).
     """
     names = sorted(available)
-    lowered = {n.lower(): n for n in names}
-    close = [lowered[m] for m in difflib.get_close_matches(name.lower(), lowered, n=3, cutoff=0.6)]
-    close += [n for n in names if name.lower() in n.lower() and n not in close][: 3 - len(close)]
-    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    hint = did_you_mean(name, names, n=3, ignore_case=True, substrings=True)
     return (
         f"unknown {kind} {name!r}.{hint} Available {kind}s: "
         f"{', '.join(names) or '(none)'}. Plugins add more (see `lrm plugins`)."

@@ -11,11 +11,43 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from lrm_tasks.tokens import TokenCounter, TokenCounts
 
 RECORD_VERSION = 1
+
+
+class ResponseRecord(TypedDict):
+    """One scored response, as recorders receive it (``lrm_record_response``) and the
+    default recorder writes it (one JSON line). Version :data:`RECORD_VERSION`.
+
+    Token counts are ``None`` when unknown, never 0; ``answer_*`` is ``None`` for no
+    answer; ``error`` is the backend's error for this request (scored as no answer).
+    """
+
+    record_version: int
+    task: str  # lm-eval task name, e.g. "aime24_lrm"
+    benchmark: str  # "aime24", "bbh_temporal_sequences", "folio", "musique"
+    doc_key: str | None
+    repeat: int
+    model: str | None
+    reasoning_tokens: int | None
+    answer_tokens: int | None
+    total_tokens: int | None
+    count_source: str | None  # "backend" | "retokenized" | None
+    finish_reason: str | None
+    truncated: bool | None
+    think_closed: bool
+    answer_strict: str | None
+    answer_flexible: str | None
+    correct_strict: bool
+    correct_flexible: bool
+    f1_strict: float | None
+    f1_flexible: float | None
+    gold: str  # the gold answer as scoring reads it
+    response: str
+    error: str | None
 
 
 @dataclass
@@ -24,7 +56,7 @@ class RunContext:
     model: str | None = None
     think_end: str = "</think>"
     max_gen_toks: dict[str, int] = field(default_factory=dict)  # lm-eval task name or benchmark -> budget
-    sink: Callable[[dict[str, Any]], None] | None = None
+    sink: Callable[[ResponseRecord], None] | None = None
 
 
 _context = RunContext()
@@ -51,7 +83,7 @@ def build_record(
     score: Any,
     counts: TokenCounts,
     model: str | None,
-) -> dict[str, Any]:
+) -> ResponseRecord:
     """One JSON-ready record: what was asked, answered, extracted, scored and spent."""
     return {
         "record_version": RECORD_VERSION,

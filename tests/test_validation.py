@@ -389,3 +389,35 @@ def test_lrm_pruned_checks_import_neither_torch_nor_the_hf_backend(tmp_path):
     from lrm_backends.models.pruned import hf_backend_arg_names
 
     assert {"pretrained", "batch_size", "dtype", "device", "max_length", "think_end_token"} <= hf_backend_arg_names()
+
+
+@pytest.mark.parametrize("module_name", ["lrm_backends.errors", "lrm_backends.run.settings"])
+def test_settings_and_errors_doctests(module_name, monkeypatch):
+    """One lookup rule, one repeats rule, one "did you mean" (their examples run)."""
+    import doctest
+    import importlib
+
+    monkeypatch.delenv("LRM_SAFETENSORS_ONLY", raising=False)
+    result = doctest.testmod(importlib.import_module(module_name))
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_settings_resolve_metadata_then_environment_then_default(monkeypatch, tmp_path):
+    from lrm_backends.run.settings import settings_from
+
+    for var in ("LRM_CACHE_DIR", "LRM_STRICT", "LRM_REPEATS", "LRM_DATA_DIR", "LRM_RECORDS_DIR", "LRM_TOKENIZER"):
+        monkeypatch.delenv(var, raising=False)
+    default = settings_from(None)
+    assert (default.cache_dir, default.strict, default.repeats, default.data_dir, default.records_dir, default.tokenizer) == (
+        None, False, None, None, None, None)
+    monkeypatch.setenv("LRM_REPEATS", "4")
+    monkeypatch.setenv("LRM_DATA_DIR", str(tmp_path / "env-data"))
+    monkeypatch.setenv("LRM_RECORDS_DIR", str(tmp_path / "records"))
+    s = settings_from({"repeats": 8}, {"lrm_tokenizer": "org/tok"})
+    assert (s.repeats, s.data_dir, s.data_dir_source) == (8, tmp_path / "env-data", "LRM_DATA_DIR")
+    assert s.records_dir == tmp_path / "records" and s.tokenizer == "org/tok"
+    assert settings_from({"data_dir": str(tmp_path / "meta")}).data_dir_source == "data_dir"
+    monkeypatch.setenv("LRM_TOKENIZER", "env/tok")  # the environment wins over model_args
+    assert settings_from({}, {"lrm_tokenizer": "org/tok"}).tokenizer == "env/tok"
+    with pytest.raises(ValidationError, match="repeats=0"):
+        settings_from({"repeats": 0})

@@ -13,6 +13,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from lrm_backends.errors import UserError, ValidationError
+
 # Subcommand modules, each exposing add_parser(subparsers); imported lazily by name.
 SUBCOMMANDS: tuple[str, ...] = (
     "lrm_backends.cli.compress",
@@ -23,14 +25,9 @@ SUBCOMMANDS: tuple[str, ...] = (
 )
 
 
-class UserError(Exception):
-    """A mistake in what the user asked for: printed as one line, no traceback."""
-
-
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean the user asked for something that cannot work."""
     from lrm_backends.run.cache import CacheError
-    from lrm_backends.run.validate import ValidationError
 
     return (UserError, ValidationError, CacheError)
 
@@ -75,7 +72,9 @@ def translate_lrm_options(argv: Sequence[str]) -> list[str]:
     argv = [a for a in argv if a != "--strict"]
     if repeats is None and cache is None and not strict:
         return argv
-    if repeats is not None and (not repeats.isdigit() or int(repeats) < 1):
+    from lrm_backends.run.settings import positive_int
+
+    if repeats is not None and positive_int(repeats) is None:
         raise UserError(f"--repeats {repeats!r}: expected a positive integer (samples per question), e.g. --repeats 8")
     if cache is not None and not cache.strip():
         raise UserError("--cache '': expected a folder for the response cache, e.g. --cache runs/cache")
@@ -87,7 +86,7 @@ def translate_lrm_options(argv: Sequence[str]) -> list[str]:
     if not isinstance(meta, dict):
         raise UserError(f"--metadata {raw!r} must be a JSON object")
     if repeats is not None:
-        meta["repeats"] = int(repeats)
+        meta["repeats"] = positive_int(repeats)
     if cache is not None:
         meta["lrm_cache"] = cache
     if strict:
@@ -97,7 +96,8 @@ def translate_lrm_options(argv: Sequence[str]) -> list[str]:
 
 def run_lm_eval(argv: Sequence[str]) -> int:
     """Run lm-eval's CLI on ``argv`` with our tasks and backends registered."""
-    from lrm_backends.run.lmeval_glue import SAFETENSORS_ONLY_ENV, activate
+    from lrm_backends.run.lmeval_glue import activate
+    from lrm_backends.run.settings import SAFETENSORS_ONLY_ENV
 
     argv = translate_lrm_options(argv)
     # Checkpoints of lm-eval's hf backend load from safetensors only (lmeval_glue), unless

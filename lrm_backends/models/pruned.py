@@ -26,7 +26,6 @@ milliseconds, before anything loads.
 from __future__ import annotations
 
 import ast
-import difflib
 import functools
 import hashlib
 import importlib.util
@@ -191,7 +190,8 @@ def validate_model_args(model_args: dict[str, Any]) -> None:
     unknown keys (with a suggestion), types, the method, the pattern, and that a pruned
     folder exists and carries its compression.json."""
     from compressors.masks import make_target, parse_pattern
-    from lrm_backends.run.validate import ValidationError, check_value
+    from lrm_backends.errors import ValidationError, did_you_mean
+    from lrm_backends.models.args import check_value
 
     pretrained = model_args.get("pretrained")
     if not pretrained:
@@ -206,8 +206,7 @@ def validate_model_args(model_args: dict[str, Any]) -> None:
         if key in ARG_TYPES:
             check_value("lrm-pruned", key, value, ARG_TYPES[key])
         elif hf_args and key not in known:
-            close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(key, sorted(known))
             raise ValidationError(
                 f"--model_args {key}={value}: the lrm-pruned backend has no argument {key!r}.{hint} "
                 f"It takes lm-eval's hf arguments plus: {', '.join(ARG_TYPES)}. Remove it or correct "
@@ -245,7 +244,7 @@ def validate_model_args(model_args: dict[str, Any]) -> None:
 def _check_pruned_folder(pretrained: str) -> None:
     from compressors.checkpoints import pickled_only_message, pickled_weights_only
     from compressors.manifest import read_manifest
-    from lrm_backends.run.validate import ValidationError
+    from lrm_backends.errors import ValidationError
 
     folder = Path(pretrained).expanduser()
     if not folder.is_dir():

@@ -319,16 +319,15 @@ class ReplayBackend(LM):
 
 
 def load_tokenizer(spec: str) -> Any:
-    """The tokenizer named by ``tokenizer=``: a ``.gguf`` file (llama.cpp's tokenizer
-    behind :class:`lrm_backends.models.gguf.GGUFTokenizer`) or an HF tokenizer folder/name."""
-    if spec.endswith(".gguf"):
-        from lrm_backends.models.gguf import GGUFTokenizer
+    """The tokenizer named by ``tokenizer=``: a ``.gguf`` file or an HF tokenizer
+    folder/name (see :func:`lrm_backends.tokenizers.load_tokenizer`)."""
+    from lrm_backends.tokenizers import is_gguf
+    from lrm_backends.tokenizers import load_tokenizer as load
 
-        return GGUFTokenizer.from_file(spec)
+    if is_gguf(spec):
+        return load(spec)
     try:
-        from transformers import AutoTokenizer
-
-        return AutoTokenizer.from_pretrained(spec)
+        return load(spec)
     except Exception as exc:
         raise ReplayError(
             f"tokenizer={spec!r} could not be loaded ({type(exc).__name__}: {exc}); pass "

@@ -192,7 +192,8 @@ __getattr__ = _lazy.module_getattr  # VLLMBackend is built on first access
 
 def validate_model_args(model_args: dict[str, Any]) -> None:
     """Check ``--model_args`` for lrm-vllm without importing vllm (see lrm_backends.run.validate)."""
-    from lrm_backends.run.validate import ValidationError, check_value
+    from lrm_backends.errors import ValidationError
+    from lrm_backends.models.args import check_value
 
     if "engine" in model_args:
         raise ValidationError(
@@ -221,11 +222,10 @@ def validate_model_args(model_args: dict[str, Any]) -> None:
         )
     unknown = sorted(set(model_args) - set(ARG_TYPES) - _engine_arg_names())
     if unknown and _engine_arg_names():
-        import difflib
+        from lrm_backends.errors import did_you_mean
 
         key = unknown[0]
-        close = difflib.get_close_matches(key, sorted(set(ARG_TYPES) | _engine_arg_names()), n=1, cutoff=0.6)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(key, sorted(set(ARG_TYPES) | _engine_arg_names()))
         raise ValidationError(
             f"--model_args {key}={model_args[key]}: neither lm-eval's vllm model nor vllm's engine "
             f"takes {key!r}.{hint} Remove it or correct the name."

@@ -24,6 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lrm_backends.run.settings import TOKENIZER_ENV
+from lrm_backends.tokenizers import load_counter
+
 log = logging.getLogger(__name__)
 
 _TS = r"\d{4}-\d{2}-\d{2}T[\d\-.:]+"
@@ -40,7 +43,6 @@ FLEXIBLE_FILTERS = ("flexible", "flexible-extract")
 # model_args keys that name the model itself (the rest, e.g. dtype or seed, do not).
 MODEL_PATH_ARGS = ("pretrained", "model", "model_path", "path", "responses", "engine")
 TOKENIZER_ARGS = ("lrm_tokenizer", "tokenizer", "pretrained")
-TOKENIZER_ENV = "LRM_TOKENIZER"
 RECORD_VERSIONS = (1,)
 
 FIELDS = (
@@ -179,16 +181,6 @@ def _jsonl(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
 # ---------------------------------------------------------------- tokenizers
 
 
-class _EncodeAdapter:
-    """Makes an ``encode(text) -> ids`` tokenizer look like a transformers one."""
-
-    def __init__(self, encode: Callable[[str], Sequence[int]]) -> None:
-        self._encode = encode
-
-    def __call__(self, texts: list[str], add_special_tokens: bool = False) -> dict[str, list]:
-        return {"input_ids": [self._encode(t) for t in texts]}
-
-
 class Tokenizers:
     """Loads each named tokenizer once, for re-tokenizing runs that logged no counts."""
 
@@ -221,26 +213,6 @@ class Tokenizers:
                 )
                 self._cache[name] = None
         return self._cache[name]
-
-
-def load_counter(name: str) -> Any:
-    """A TokenCounter for ``name``: a ``.gguf`` file (llama.cpp's vocabulary), a folder
-    or file holding ``tokenizer.json`` (the ``tokenizers`` library, no transformers
-    import), else a transformers tokenizer name or folder."""
-    from lrm_tasks.tokens import TokenCounter
-
-    path = Path(name).expanduser()
-    if name.lower().endswith(".gguf"):
-        from lrm_backends.models.gguf import GGUFTokenizer
-
-        tok = GGUFTokenizer.from_file(path)
-        return TokenCounter(_EncodeAdapter(lambda t: tok.encode(t, add_special_tokens=False)), name=name)
-    tok_json = path / "tokenizer.json" if path.is_dir() else path
-    if tok_json.is_file() and tok_json.suffix == ".json":
-        from tokenizers import Tokenizer
-
-        return TokenCounter(Tokenizer.from_file(str(tok_json)), name=name)
-    return TokenCounter.from_pretrained(name)
 
 
 # ---------------------------------------------------------------- records and samples

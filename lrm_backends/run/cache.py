@@ -63,18 +63,19 @@ from lm_eval.api.model import CacheHook
 
 from lrm_tasks.text import Generation
 
+from lrm_backends.run.settings import (  # noqa: F401  (settings_from, truthy: public here too)
+    CACHE_ENV,
+    CACHE_METADATA_KEY,
+    DEFAULT_CHUNK_SIZE,
+    STRICT_ENV,
+    Settings,
+    settings_from,
+    truthy,
+)
+
 log = logging.getLogger(__name__)
 
-CACHE_ENV = "LRM_CACHE_DIR"
-STRICT_ENV = "LRM_STRICT"
-CHUNK_ENV = "LRM_CACHE_CHUNK"
-CACHE_METADATA_KEY = "lrm_cache"
-STRICT_METADATA_KEY = "lrm_strict"
 CACHE_FORMAT = 1
-# Requests per backend call for a backend whose responses only arrive when the call
-# returns: a crash loses at most this many. Large enough for vllm's continuous batching
-# to stay busy (its default max_num_seqs is 256 on big GPUs, 128 on small ones).
-DEFAULT_CHUNK_SIZE = 128
 # Model arguments that change how fast a model runs, never what it generates.
 OUTPUT_NEUTRAL_ARGS = frozenset({
     "batch_size", "max_batch_size", "device", "chunk_size", "gpu_memory_utilization",
@@ -85,19 +86,17 @@ OUTPUT_NEUTRAL_ARGS = frozenset({
 # re-saved with another sparsity at the same path is another model).
 _FINGERPRINT_MAX_FILES = 200
 _ERROR_TEXT_MAX = 500  # characters of a backend error kept in records and logs
-_TRUE = {"1", "true", "yes", "on"}
 
 # How a backend can draw a given sample again (see seeding_of).
 SEED_PER_REQUEST = "request"  # honours gen_kwargs["seed"] per request, in any batch
 SEED_FIRST_OF_CALL = "first-of-call"  # honours gen_kwargs["seed"] for a call's first request
 SEED_GLOBAL_RNG = "global-rng"  # samples from the global torch/numpy/random generators
 SEED_NONE = "none"
+# lm-eval's own backends; ours declare SEEDING_ATTR on their class (lrm-gguf: first-of-call).
 _KNOWN_SEEDING = {
     # SamplingParams(seed=...) is per request (lm_eval/models/vllm_causallms.py passes
     # unknown generation kwargs to SamplingParams); lrm-vllm inherits it.
     "lm_eval.models.vllm_causallms.VLLM": SEED_PER_REQUEST,
-    # lrm_backends/models/gguf.py: request i of a call samples with seed + i.
-    "lrm_backends.models.gguf.GGUFBackend": SEED_FIRST_OF_CALL,
     # transformers' generate() samples from torch's global generator.
     "lm_eval.models.huggingface.HFLM": SEED_GLOBAL_RNG,
 }
@@ -106,36 +105,6 @@ SEEDING_ATTR = "lrm_seeding"  # a backend class may declare one of the modes abo
 
 class CacheError(RuntimeError):
     """The cache itself cannot be used (locked, unwritable, disk full): the run stops."""
-
-
-# ----------------------------------------------------------------------- settings
-
-
-@dataclass(frozen=True)
-class Settings:
-    """What the user asked for: a cache folder (or none) and strictness."""
-
-    cache_dir: Path | None = None
-    strict: bool = False
-    chunk_size: int = DEFAULT_CHUNK_SIZE
-
-
-def truthy(value: Any) -> bool:
-    """A flag as a user writes it in JSON or the environment (true/1/yes/on)."""
-    return value is True or str(value).strip().lower() in _TRUE
-
-
-def settings_from(metadata: dict[str, Any] | None) -> Settings:
-    """Settings from run metadata (``--metadata``) first, then the environment."""
-    meta = metadata or {}
-    raw_dir = meta.get(CACHE_METADATA_KEY) or os.environ.get(CACHE_ENV) or None
-    strict = meta.get(STRICT_METADATA_KEY, os.environ.get(STRICT_ENV, ""))
-    chunk = os.environ.get(CHUNK_ENV, "")
-    return Settings(
-        cache_dir=Path(str(raw_dir)).expanduser() if raw_dir else None,
-        strict=truthy(strict),
-        chunk_size=int(chunk) if chunk.strip().isdigit() and int(chunk) > 0 else DEFAULT_CHUNK_SIZE,
-    )
 
 
 # ----------------------------------------------------------------- model identity

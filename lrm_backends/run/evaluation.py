@@ -16,22 +16,22 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
 from lrm_tasks import harness, records
 from lrm_tasks.metrics import mean_of_known
+from lrm_tasks.records import ResponseRecord
 from lrm_tasks.tokens import TokenCounter
 
-from lrm_backends.run.cache import ResilientLM, open_cache, settings_from
+from lrm_backends.hookspecs import TaskAggregate
+from lrm_backends.run.cache import ResilientLM, open_cache
 from lrm_backends.run.recording import RunInfo, close_all, records_dir
+from lrm_backends.run.settings import REPEATS_ENV, TOKENIZER_ENV, Settings, repeats_from, settings_from  # noqa: F401
+from lrm_backends.tokenizers import is_gguf, load_counter
 
 log = logging.getLogger(__name__)
-
-REPEATS_ENV = "LRM_REPEATS"
-TOKENIZER_ENV = "LRM_TOKENIZER"
 
 
 def _iter_tasks(task_dict: Any) -> Iterator[tuple[str, Any]]:
@@ -54,20 +54,8 @@ def _our_benchmark(task: Any) -> str | None:
 
 
 def _repeats(task: Any) -> int | None:
-    meta = getattr(task.config, "metadata", None) or {}
-    value = meta.get("repeats", os.environ.get(REPEATS_ENV))
-    if value in (None, ""):
-        return None
-    try:
-        k = int(value)
-    except (TypeError, ValueError):
-        k = 0
-    if k < 1:
-        raise ValueError(
-            f"repeats={value!r} (from --metadata or ${REPEATS_ENV}) is not a positive "
-            "integer; pass e.g. --metadata '{\"repeats\": 8}' or LRM_REPEATS=8."
-        )
-    return k
+    """The task's repeats from its metadata (lm-eval copies ``--metadata`` into it)."""
+    return repeats_from(getattr(task.config, "metadata", None) or {})
 
 
 def _run_metadata(run_args: dict[str, Any], tasks: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -82,10 +70,9 @@ def _run_metadata(run_args: dict[str, Any], tasks: list[tuple[str, Any]]) -> dic
     return {}
 
 
-def _model_tokenizer(lm: Any, model_args: dict[str, Any]) -> TokenCounter:
-    name = os.environ.get(TOKENIZER_ENV) or model_args.get("lrm_tokenizer")
-    if name:
-        return TokenCounter.from_pretrained(str(name))
+def _model_tokenizer(lm: Any, model_args: dict[str, Any], settings: Settings) -> TokenCounter:
+    if settings.tokenizer:  # $LRM_TOKENIZER, else lrm_tokenizer= in --model_args
+        return load_counter(settings.tokenizer)
     inner = getattr(lm, "lm", lm)  # lm-eval's CachingLM wraps the model
     tok = getattr(inner, "tokenizer", None)
     if tok is not None:
@@ -94,9 +81,9 @@ def _model_tokenizer(lm: Any, model_args: dict[str, Any]) -> TokenCounter:
         except TypeError:
             pass
     source = model_args.get("tokenizer") or model_args.get("pretrained")
-    if isinstance(source, str) and not source.endswith(".gguf"):
+    if isinstance(source, str) and not is_gguf(source):
         try:
-            return TokenCounter.from_pretrained(source)
+            return load_counter(source)
         except Exception as exc:  # counts then come from the backend, or stay unknown
             log.warning("lrm-bench: no tokenizer for token counts from %r (%s); set %s.", source, exc, TOKENIZER_ENV)
     return TokenCounter()
@@ -116,18 +103,18 @@ class Session:
         of ours is in the run and no cache was asked for."""
         tasks = list(_iter_tasks(task_dict))
         ours = [(name, task, b) for name, task in tasks if (b := _our_benchmark(task))]
-        settings = settings_from(_run_metadata(self.run_args, tasks))
-        if not ours and settings.cache_dir is None:
-            return False
         model_args = self.run_args.get("model_args") or {}
         if isinstance(model_args, str):
             from lm_eval.utils import simple_parse_args_string
 
             model_args = simple_parse_args_string(model_args)
+        settings = settings_from(_run_metadata(self.run_args, tasks), model_args)
+        if not ours and settings.cache_dir is None:
+            return False
         cache = open_cache(settings, self.run_args.get("model") or lm, model_args, lm)  # may refuse: first
         try:
             if ours:
-                self._bind(lm, ours, model_args)
+                self._bind(lm, ours, model_args, settings)
         except BaseException:
             if cache is not None:
                 cache.close()
@@ -136,7 +123,7 @@ class Session:
         self.lm = self.resilient
         return True
 
-    def _bind(self, lm: Any, ours: list[tuple[str, Any, str]], model_args: dict[str, Any]) -> None:
+    def _bind(self, lm: Any, ours: list[tuple[str, Any, str]], model_args: dict[str, Any], settings: Settings) -> None:
         budgets: dict[str, int] = {}
         for name, task, bench in ours:
             task.config.process_results = functools.partial(harness.process_results, bench, task_name=name)
@@ -150,30 +137,30 @@ class Session:
         identity = f"{model}:{model_args.get('pretrained', '')}" if isinstance(model, str) else type(lm).__name__
         tracker = self.run_args.get("evaluation_tracker")
         sanitized = getattr(getattr(tracker, "general_config_tracker", None), "model_name_sanitized", None)
-        self.run = RunInfo(model=identity, records_dir=records_dir(getattr(tracker, "output_path", None), sanitized))
+        self.run = RunInfo(model=identity, records_dir=records_dir(getattr(tracker, "output_path", None), sanitized, settings.records_dir))
         self.aggregates: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
-        from lrm_backends.plugins import get_plugin_manager
+        from lrm_backends.plugins import IsolatedHooks
 
-        self.hook = get_plugin_manager().hook
+        self.hooks = IsolatedHooks()  # a recorder that raises is reported once and skipped
         self.previous = records.set_context(records.RunContext(
-            counter=_model_tokenizer(lm, model_args), model=identity, max_gen_toks=budgets, sink=self.sink,
+            counter=_model_tokenizer(lm, model_args, settings), model=identity, max_gen_toks=budgets, sink=self.sink,
         ))
         self.bound = True
 
-    def sink(self, record: dict[str, Any]) -> None:
+    def sink(self, record: ResponseRecord) -> None:
         agg = self.aggregates[record["task"]]
         for key in ("correct_strict", "correct_flexible", "reasoning_tokens", "total_tokens", "truncated"):
             agg[key].append(record[key])
         agg["no_answer_strict"].append(record["answer_strict"] is None)
         agg["no_answer_flexible"].append(record["answer_flexible"] is None)
         agg["failed"].append(record.get("error") is not None)
-        self.hook.lrm_record_response(record=record, run=self.run)
+        self.hooks.call("lrm_record_response", record=record, run=self.run)
 
     def finish(self) -> None:
         try:
             if self.bound:
                 for task, agg in self.aggregates.items():
-                    self.hook.lrm_record_task(task=task, aggregate=summarize(agg), run=self.run)
+                    self.hooks.call("lrm_record_task", task=task, aggregate=summarize(agg), run=self.run)
         finally:
             if self.resilient is not None:
                 self.resilient.close()
@@ -197,7 +184,7 @@ class Session:
         return results
 
 
-def summarize(agg: dict[str, list]) -> dict[str, Any]:
+def summarize(agg: dict[str, list]) -> TaskAggregate:
     """Task aggregate from the recorded columns (strict correctness for the token split)."""
     correct = agg["correct_strict"]
     totals = agg["total_tokens"]

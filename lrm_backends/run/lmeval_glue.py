@@ -12,6 +12,8 @@ import logging
 from pathlib import Path
 from types import ModuleType
 
+from lrm_backends.run.settings import HF_BACKENDS, SAFETENSORS_ONLY_ENV, safetensors_only  # noqa: F401  (public here too)
+
 log = logging.getLogger(__name__)
 
 _PATCHED_FLAG = "_lrm_bench_include_path"
@@ -74,41 +76,6 @@ def register_models(module: ModuleType | None = None) -> None:
 
 
 _RUN_ARGS = ("model", "model_args", "evaluation_tracker", "metadata")
-# lm-eval's names for its transformers backend, whose checkpoints the safetensors-only
-# policy covers (lrm-bench's own backends enforce it themselves).
-HF_BACKENDS = ("hf", "hf-auto", "huggingface")
-SAFETENSORS_ONLY_ENV = "LRM_SAFETENSORS_ONLY"
-
-
-def safetensors_only(model: object, model_args: object) -> object:
-    """``model_args`` with ``use_safetensors=True`` added for lm-eval's ``hf`` backend when
-    ``$LRM_SAFETENSORS_ONLY`` is on (``lrm eval`` turns it on) and the user did not pass
-    ``use_safetensors`` themselves: a checkpoint that has only pickled weights is then
-    refused by transformers instead of unpickled.
-
-    >>> import os; os.environ[SAFETENSORS_ONLY_ENV] = "1"
-    >>> safetensors_only("hf", {"pretrained": "gpt2"})
-    {'pretrained': 'gpt2', 'use_safetensors': True}
-    >>> safetensors_only("hf", "pretrained=gpt2,use_safetensors=False")
-    'pretrained=gpt2,use_safetensors=False'
-    >>> safetensors_only("vllm", "pretrained=gpt2")
-    'pretrained=gpt2'
-    >>> del os.environ[SAFETENSORS_ONLY_ENV]
-    """
-    import os
-
-    from lrm_backends.run.cache import truthy
-
-    if model not in HF_BACKENDS or not truthy(os.environ.get(SAFETENSORS_ONLY_ENV, "")):
-        return model_args
-    if isinstance(model_args, dict):
-        return model_args if "use_safetensors" in model_args else {**model_args, "use_safetensors": True}
-    if isinstance(model_args, str) or model_args is None:
-        text = model_args or ""
-        if "use_safetensors" in text:
-            return model_args
-        return f"{text},use_safetensors=True" if text.strip() else "use_safetensors=True"
-    return model_args
 
 
 def patch_evaluator(module: ModuleType) -> None:

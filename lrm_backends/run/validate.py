@@ -28,33 +28,36 @@ once per lm-eval version and kept in ``~/.cache/lrm-bench``).
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import glob
 import importlib
-import inspect
 import json
 import logging
 import os
 import re
-import types
-import typing
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from lrm_backends.errors import ValidationError, did_you_mean
+from lrm_backends.models.args import check_against_signature, check_fraction, check_value  # noqa: F401  (public here too)
+from lrm_backends.run.settings import (
+    CACHE_ENV,
+    CACHE_METADATA_KEY,
+    DATA_DIR_KEY,
+    RECORDS_DIR_ENV,
+    lookup,
+    repeats_from,
+    safetensors_only,
+)
+
 log = logging.getLogger(__name__)
 
 SPARSITY_KEYS = ("sparsity",)  # model arguments that are a fraction of weights pruned
 INDEX_FORMAT = 1
 _PATTERN_CHARS = set("*?[")
-
-
-class ValidationError(ValueError):
-    """A run that cannot work, found before any model loads (a user error: ``lrm``
-    prints its one-line message without a traceback)."""
 
 
 # ------------------------------------------------------------------------ entry points
@@ -156,13 +159,13 @@ def _parse_model_args(model_args: Any) -> dict[str, Any]:
 
 
 def _available_backends() -> list[str]:
+    """lm-eval's models and ours (the registry's backends, as ``register_models`` adds them)."""
     import lm_eval.models  # noqa: F401  (lm-eval's own lazy registrations)
     from lm_eval.api.registry import model_registry
 
-    from lrm_backends.run.lmeval_glue import register_models
+    from lrm_backends.plugins import backend_targets
 
-    register_models()
-    return sorted(model_registry.keys())
+    return sorted(set(model_registry.keys()) | set(backend_targets()))
 
 
 def check_backend(model: str) -> None:
@@ -188,7 +191,7 @@ def check_model_args(model: str, model_args: dict[str, Any]) -> None:
         return  # lm-eval's own backends check their arguments themselves
     for key in SPARSITY_KEYS:  # before importing the backend: some import torch
         if key in model_args:
-            _check_fraction(key, model_args[key])
+            check_fraction(key, model_args[key])
     module_name, _, class_name = target.partition(":")
     try:
         module = importlib.import_module(module_name)
@@ -209,16 +212,11 @@ def check_model_args(model: str, model_args: dict[str, Any]) -> None:
         cls = getattr(module, class_name, None)
         if cls is not None:
             check_against_signature(model, cls, model_args)
-    extra = _EXTRA_CHECKS.get(model)
-    if extra is not None:
-        extra(model_args)
 
 
 def _check_hf_safetensors(model: str, model_args: dict[str, Any]) -> None:
     """lm-eval's hf backend under the safetensors-only policy (``lrm eval``): a local
     folder with only pickled weights fails now, not after lm-eval has set up."""
-    from lrm_backends.run.lmeval_glue import safetensors_only
-
     if safetensors_only(model, dict(model_args)).get("use_safetensors") is not True:
         return  # not the hf backend, the policy is off, or use_safetensors=False was passed
     from compressors.checkpoints import pickled_only_message, pickled_weights_only
@@ -229,158 +227,6 @@ def _check_hf_safetensors(model: str, model_args: dict[str, Any]) -> None:
             f"--model_args pretrained={pretrained}: {pickled_only_message(pretrained, pickled)}; or pass "
             "use_safetensors=False to load it anyway."
         )
-
-
-def _check_fraction(key: str, value: Any) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 < float(value) < 1.0
-    if not ok:
-        raise ValidationError(
-            f"--model_args {key}={_show(value)}: expected the fraction of weights pruned, a number "
-            f"strictly between 0 and 1. Pass e.g. {key}=0.5 for 50%."
-        )
-
-
-def _show(value: Any) -> str:
-    """A parsed ``key=value`` value as the user most likely typed it."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))  # lm-eval's CLI parses "-1" as -1.0
-    return str(value)
-
-
-def check_against_signature(model: str, cls: type, model_args: dict[str, Any]) -> None:
-    """Unknown keys and wrong types, read from ``cls.__init__``'s signature."""
-    try:
-        sig = inspect.signature(cls.__init__)
-    except (TypeError, ValueError):
-        return
-    params = {
-        name: p for name, p in sig.parameters.items()
-        if name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-    }
-    takes_any = any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
-    try:
-        hints = typing.get_type_hints(cls.__init__)
-    except Exception:  # an annotation that needs a name only type checkers see
-        hints = {}
-    for key, value in model_args.items():
-        if key not in params:
-            if takes_any:
-                continue
-            close = difflib.get_close_matches(key, list(params), n=1, cutoff=0.6)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ValidationError(
-                f"--model_args {key}={_show(value)}: the {model} backend has no argument {key!r}.{hint} "
-                f"It takes: {', '.join(params)}. Remove it or correct the name."
-            )
-        check_value(model, key, value, hints.get(key), params[key].default)
-
-
-def check_value(model: str, key: str, value: Any, annotation: Any, default: Any = inspect.Parameter.empty) -> None:
-    """``value`` (as lm-eval parsed it from ``key=value``) against a type hint."""
-    if annotation is None or _accepts(annotation, value):
-        return
-    raise ValidationError(
-        f"--model_args {key}={_show(value)}: the {model} backend expects {key} to be "
-        f"{_describe(annotation)}. Pass e.g. {key}={_example(annotation, default)}."
-    )
-
-
-_NONE = type(None)
-
-
-def _members(tp: Any) -> list[Any]:
-    origin = typing.get_origin(tp)
-    if origin is typing.Union or (hasattr(types, "UnionType") and origin is types.UnionType):
-        return [m for arg in typing.get_args(tp) for m in _members(arg)]
-    return [tp]
-
-
-def _accepts(tp: Any, value: Any) -> bool:
-    for m in _members(tp):
-        if m is Any or m is object:
-            return True
-        if m is _NONE:
-            if value is None:
-                return True
-            continue
-        if typing.get_origin(m) is typing.Literal:
-            if value in typing.get_args(m):
-                return True
-            continue
-        if m is bool:
-            if isinstance(value, bool) or value in (0, 1):
-                return True
-        elif m is int:
-            if isinstance(value, int) and not isinstance(value, bool):
-                return True
-            if isinstance(value, float) and value.is_integer():
-                return True
-        elif m is float:
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                return True
-        elif m is str or (isinstance(m, type) and issubclass(m, os.PathLike)):
-            if isinstance(value, str):
-                return True
-        else:
-            return True  # a type we cannot tell from text (dict, a class...): let the backend judge
-    return False
-
-
-def _describe(tp: Any) -> str:
-    words = []
-    for m in _members(tp):
-        if m is _NONE:
-            continue
-        if typing.get_origin(m) is typing.Literal:
-            words.append("one of " + ", ".join(repr(a) for a in typing.get_args(m)))
-        elif m is bool:
-            words.append("true or false")
-        elif m is int:
-            words.append("an integer")
-        elif m is float:
-            words.append("a number")
-        elif m is str or (isinstance(m, type) and issubclass(m, os.PathLike)):
-            words.append("a text or path")
-        else:
-            words.append(getattr(m, "__name__", str(m)))
-    return " or ".join(dict.fromkeys(words)) or "empty"
-
-
-def _example(tp: Any, default: Any) -> str:
-    if default is not inspect.Parameter.empty and default is not None and _accepts(tp, default):
-        return _show(default)
-    for m in _members(tp):
-        if typing.get_origin(m) is typing.Literal:
-            return str(typing.get_args(m)[0])
-        if m is bool:
-            return "true"
-        if m is int:
-            return "1"
-        if m is float:
-            return "0.5"
-    return "VALUE"
-
-
-def _check_gguf(model_args: dict[str, Any]) -> None:
-    from lrm_backends.models.gguf import GGUFModelError, resolve_gguf_path
-
-    pretrained = model_args.get("pretrained")
-    if not pretrained:
-        raise ValidationError(
-            "--model_args: the lrm-gguf backend needs the model file, and no pretrained= was "
-            "given. Pass --model_args pretrained=PATH.gguf."
-        )
-    try:
-        resolve_gguf_path(str(pretrained))
-    except GGUFModelError as exc:
-        raise ValidationError(f"--model_args {exc}") from None
-
-
-# Checks beyond the signature, for built-in backends whose module defines no
-# validate_model_args (yet).
-_EXTRA_CHECKS = {"lrm-gguf": _check_gguf}
 
 
 # ------------------------------------------------------------------------------ tasks
@@ -587,9 +433,7 @@ def check_tasks(names: Sequence[str], *, include_path: Any = None, task_manager:
 
 
 def _unknown_task_message(name: str, names: set[str]) -> str:
-    lowered = {n.lower(): n for n in names}
-    close = [lowered[m] for m in difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.75)]
-    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    hint = did_you_mean(name, sorted(names), n=3, cutoff=0.75, ignore_case=True)
     return (
         f"--tasks {name}: no such task, group or tag.{hint} `lm_eval ls tasks` lists them all; "
         "your own task YAMLs need --include_path DIR."
@@ -600,21 +444,8 @@ def _unknown_task_message(name: str, names: set[str]) -> str:
 
 
 def check_repeats(metadata: dict[str, Any]) -> None:
-    from lrm_backends.run.evaluation import REPEATS_ENV
-
-    value = metadata.get("repeats", os.environ.get(REPEATS_ENV))
-    if value in (None, ""):
-        return
-    try:
-        k = int(value)
-        ok = k >= 1 and float(value) == k
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise ValidationError(
-            f"repeats={value!r} (from --metadata or ${REPEATS_ENV}): expected a positive integer "
-            "(samples per question). Pass e.g. --repeats 8, --metadata '{\"repeats\": 8}' or LRM_REPEATS=8."
-        )
+    """Repeats (``--metadata`` / ``$LRM_REPEATS``), when given, are a positive integer."""
+    repeats_from(metadata)
 
 
 def check_data(names: Sequence[str], metadata: dict[str, Any]) -> None:
@@ -625,10 +456,9 @@ def check_data(names: Sequence[str], metadata: dict[str, Any]) -> None:
     benchmarks = sorted(set().union(*(ours.get(n, set()) for n in names))) if names else []
     if not benchmarks:
         return
-    data_dir = metadata.get("data_dir") or os.environ.get(data.DATA_DIR_ENV) or None
+    data_dir, source = lookup(metadata, DATA_DIR_KEY, data.DATA_DIR_ENV)
     if data_dir:
         folder = Path(str(data_dir)).expanduser()
-        source = "data_dir" if metadata.get("data_dir") else data.DATA_DIR_ENV
         if not folder.is_dir():
             raise ValidationError(
                 f"{source}={folder}: no such folder. Point it at the folder holding the benchmark "
@@ -671,18 +501,15 @@ def _unwritable(path: Path) -> str | None:
 
 
 def check_outputs(output_path: Any, metadata: dict[str, Any]) -> None:
-    from lrm_backends.run.cache import CACHE_ENV, CACHE_METADATA_KEY
-    from lrm_backends.run.recording import RECORDS_DIR_ENV
-
     places = []
     if output_path:
         places.append(("--output_path", output_path))
-    if os.environ.get(RECORDS_DIR_ENV):
-        places.append((RECORDS_DIR_ENV, os.environ[RECORDS_DIR_ENV]))
-    if metadata.get(CACHE_METADATA_KEY):
-        places.append(("--cache", metadata[CACHE_METADATA_KEY]))
-    elif os.environ.get(CACHE_ENV):
-        places.append((CACHE_ENV, os.environ[CACHE_ENV]))
+    records, records_source = lookup(None, None, RECORDS_DIR_ENV)
+    if records:
+        places.append((records_source, records))
+    cache, cache_source = lookup(metadata, CACHE_METADATA_KEY, CACHE_ENV)
+    if cache:
+        places.append(("--cache" if cache_source == CACHE_METADATA_KEY else cache_source, cache))
     for label, place in places:
         why = _unwritable(Path(str(place)))
         if why:
