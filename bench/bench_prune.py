@@ -106,7 +106,6 @@ def prepare(
     import torch
     from safetensors.torch import save_file
 
-    sys.path.insert(0, str(REPO))
     from compressors.calibration import token_windows
     from compressors.pipeline import load_causal_lm
 
@@ -144,12 +143,16 @@ def prepare(
 def ensure_llmc_venv(venv: Path) -> Path:
     """llm-compressor's own environment (it caps transformers below ours)."""
     python = venv / "bin" / "python"
-    probe = [str(python), "-c", "import llmcompressor, sys; print(llmcompressor.__version__)"]
+    # The worker imports our compressors there too (the --jitter hook): lrm-bench is
+    # installed into it without dependencies, so no script edits sys.path.
+    probe = [str(python), "-c", "import llmcompressor, compressors, sys; print(llmcompressor.__version__)"]
     if python.exists() and subprocess.run(probe, capture_output=True).returncode == 0:
         return python
-    print(f"creating {venv} with {' '.join(LLMC_REQUIREMENTS)} (a few minutes)", file=sys.stderr)
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    if not python.exists():
+        print(f"creating {venv} with {' '.join(LLMC_REQUIREMENTS)} (a few minutes)", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     subprocess.run([str(python), "-m", "pip", "install", "-q", *LLMC_REQUIREMENTS], check=True)
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", str(REPO)], check=True)
     return python
 
 
@@ -230,7 +233,6 @@ def jitter_hessians(seed: int) -> None:
 
 
 def prune_ours(model, calib, method: str, pattern: str | None, tokens_per_batch: int | None = None) -> dict:
-    sys.path.insert(0, str(REPO))
     from compressors.masks import make_target
     from compressors.orchestrate import PruneConfig, prune_model
 
@@ -279,7 +281,6 @@ def worker(spec: dict) -> dict:
     embed = model.model.embed_tokens.weight
     fingerprint = (int((embed == 0).sum()), float(embed.double().abs().sum()))
     if spec.get("jitter"):
-        sys.path.insert(0, str(REPO))
         jitter_hessians(spec["jitter"])
     if spec["method"] != "dense":
         prune = prune_ours if spec["impl"] == "ours" else prune_llmc

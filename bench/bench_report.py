@@ -1,7 +1,7 @@
 """How long ``lrm report`` takes on 10 runs x 5 tasks x 1000 responses (target: < 10 s).
 
-Generates the runs with ``tests/test_report.py``'s ``write_fake_run`` (lm-eval's real
-output format plus our records): a base model, six GGUF quantizations and three
+Generates the runs with ``lrm_backends.report.fake_runs.write_fake_run`` (lm-eval's
+real output format plus our records): a base model, six GGUF quantizations and three
 prunings of it, each with its own length and accuracy profile (longer responses are
 more often wrong, and compression lengthens them), then times ``build_report`` with
 every table and figure, in a fresh process so imports count.
@@ -33,7 +33,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
 
 TARGET_S = 10.0
 TASKS = ("aime24_lrm", "bbh_temporal_sequences_lrm", "folio_lrm", "musique_lrm", "musique_ctx_lrm")
@@ -60,7 +59,7 @@ MAX_GEN_TOKS = 32768
 
 
 def make_fixture(root: Path, responses: int, seed: int = 0) -> list[Path]:
-    from test_report import resp, write_fake_run
+    from lrm_backends.report.fake_runs import resp, write_fake_run
 
     rng = random.Random(seed)
     dirs = []

@@ -12,6 +12,7 @@ while collecting them, known to be wrong in places: they are carried into the du
 ``rough_answer`` for comparison only, never used as ground truth.
 
     python bench/score_real_outputs.py --data ../shared/data --dump out/r1_review.jsonl
+    python bench/score_real_outputs.py --data ../shared/data --overthinking
 """
 
 from __future__ import annotations
@@ -22,9 +23,12 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import statistics
+from collections import Counter
 
-from lrm_tasks.scoring import score  # noqa: E402
+from lrm_tasks.benchmarks import get_benchmark
+from lrm_tasks.overthinking import measure
+from lrm_tasks.scoring import score
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 # How much of each response's end the dump keeps: enough to see the answer and why.
@@ -51,7 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of r1_outputs_*.jsonl")
     parser.add_argument("--dump", type=Path, default=None, help="write a JSONL review dump here")
+    parser.add_argument("--overthinking", action="store_true",
+                        help="print the overthinking measures (looping, answer switches, first answer) instead")
     args = parser.parse_args(argv)
+    if args.overthinking:
+        return overthinking_table(args.data)
 
     dump_rows = []
     print(f"{'benchmark':<20}{'n':>5}{'closed':>8}{'noans_s':>9}{'noans_f':>9}{'acc_s':>8}{'acc_f':>8}{'f1_s':>7}{'f1_f':>7}{'sec':>7}")
@@ -107,6 +115,54 @@ def main(argv: list[str] | None = None) -> int:
                 fh.write(json.dumps(item, ensure_ascii=False) + "\n")
         print(f"wrote {len(dump_rows)} rows to {args.dump}")
     return 0
+
+
+# The responses were generated with a 32k-token limit; the truncated ones have 10-30k
+# words, the unclosed ones that stopped on their own under 1k.
+LIMIT_WORDS = 5000
+
+
+def overthinking_table(data: Path) -> int:
+    """Print the overthinking measures per benchmark (``--overthinking``): unclosed
+    responses of at least LIMIT_WORDS words count as truncated (the files carry no finish
+    reason), their looping rate, the closed ones' looping rate, answer switches and the
+    median share of the reasoning (in characters: no R1 tokenizer here) after the first
+    commitment to the final answer."""
+    print(f"{'benchmark':<20}{'n':>5}{'trunc':>7}{'loop|trunc':>12}{'loop|closed':>13}"
+          f"{'first_ans':>11}{'after(med)':>12}{'switch=0':>10}{'switch>=2':>11}{'max':>5}")
+    for benchmark in BENCHMARKS:
+        path = data / f"r1_outputs_{benchmark}.jsonl"
+        if not path.exists():
+            print(f"{benchmark}: missing {path}", file=sys.stderr)
+            continue
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        trunc = loop_trunc = closed = loop_closed = 0
+        switches: Counter[int] = Counter()
+        after: list[float] = []
+        with_first = 0
+        for row in rows:
+            task, doc = row_to_doc(benchmark, row)
+            spec = get_benchmark(task)
+            s = score(task, row["response"], doc)
+            judge = spec.judge(doc)
+            m = measure(s.reasoning, row["response"], s.answer_flexible, judge.commitments, spec.vote_key)
+            if s.think_closed:
+                closed += 1
+                loop_closed += m.looping
+            elif len(row["response"].split()) >= LIMIT_WORDS:
+                trunc += 1
+                loop_trunc += m.looping
+            switches[m.answer_switches or 0] += 1
+            if m.first_answer_chars is not None and s.reasoning:
+                with_first += 1
+                after.append(1 - m.first_answer_chars / len(s.reasoning))
+        n = len(rows)
+        med = statistics.median(after) if after else float("nan")
+        print(f"{benchmark:<20}{n:>5}{trunc:>7}{f'{loop_trunc}/{trunc}':>12}{f'{loop_closed}/{closed}':>13}"
+              f"{with_first:>11}{med:>12.2f}{switches[0]:>10}{sum(v for k, v in switches.items() if k >= 2):>11}"
+              f"{max(switches):>5}")
+    return 0
+
 
 
 if __name__ == "__main__":

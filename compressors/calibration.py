@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_NUM_SAMPLES = 128
 DEFAULT_SEQ_LEN = 2048
 DEFAULT_SEED = 0
+# The source when none is named: C4, as in the SparseGPT and Wanda papers.
+DEFAULT_SOURCE = "c4"
 DOCUMENT_SEPARATOR = "\n\n"
 # Documents are tokenized one by one; a Hub dataset is read (in seeded random order)
 # only until the stream holds this many times the tokens needed, so that the drawn

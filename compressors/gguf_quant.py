@@ -43,7 +43,6 @@ GGML_TYPES: dict[str, int] = {
 # File types whose weight tensors llama.cpp refuses to write without an importance
 # matrix (llama-quant.cpp ``tensor_requires_imatrix`` applied to each type's defaults).
 IMATRIX_REQUIRED = frozenset({"IQ1_S", "IQ1_M", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ2_M", "IQ3_XXS", "Q2_K_S"})
-GGML_TYPE_UNSET = 43  # GGML_TYPE_COUNT: "no override" for output/embedding types
 LLAMA_LOG_ERROR = 3
 
 

@@ -6,7 +6,7 @@ and the ``lrm-pruned`` backend read it back. Schema (``schema_version`` 1)::
 
     {
       "schema_version": 1,
-      "method": "sparsegpt" | "wanda" | "magnitude" | "gguf",
+      "method": "sparsegpt" | "wanda" | "magnitude" | "gguf",   # compressors.methods
       "source_model": "...",           # path or Hub id as given
       "created": "2025-01-01T00:00:00+00:00",
       "wall_time_s": 123.4,
@@ -35,12 +35,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from compressors.methods import manifest_methods
+
 MANIFEST_NAME = "compression.json"
 SCHEMA_VERSION = 1
 TOOL_NAME = "lrm-bench"
 # Suffix of the manifest written beside a single-file output (a GGUF).
 SIDECAR_SUFFIX = ".compression.json"
-METHODS = ("sparsegpt", "wanda", "magnitude", "gguf")
 
 
 @dataclass
@@ -131,8 +132,8 @@ def read_manifest(output: str | Path) -> dict[str, Any]:
     missing = [k for k in ("method", "source_model", "wall_time_s") if k not in data]
     if missing:
         raise ValueError(f"{path} lacks the fields {missing}; re-run 'lrm compress'")
-    if data["method"] not in METHODS:
-        raise ValueError(f"{path} names an unknown method {data['method']!r}; expected one of {METHODS}")
+    if data["method"] not in (known := manifest_methods()):
+        raise ValueError(f"{path} names an unknown method {data['method']!r}; expected one of {known}")
     return data
 
 

@@ -2,7 +2,8 @@
 
 The orchestration shared by every pruning method (the methods themselves are pure
 tensor functions in :mod:`compressors.sparsegpt`, :mod:`compressors.wanda` and
-:mod:`compressors.magnitude`), following the sequential scheme of the SparseGPT
+:mod:`compressors.magnitude`, each with an adapter named by its row in
+:mod:`compressors.methods`), following the sequential scheme of the SparseGPT
 reference (IST-DASLab/sparsegpt ``llama.py``, ``llama_sequential``):
 
 1. run the calibration windows through the model up to the first decoder layer and
@@ -32,7 +33,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -40,17 +41,8 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
-from compressors.magnitude import magnitude_prune
 from compressors.masks import SparsityTarget, zero_fraction
-from compressors.sparsegpt import (
-    DEFAULT_BLOCKSIZE,
-    DEFAULT_PERCDAMP,
-    GramAccumulator,
-    InverseHessian,
-    prepare_hessian,
-    sparsegpt_prune_prepared,
-)
-from compressors.wanda import SquaredNormAccumulator, wanda_prune
+from compressors.methods import get_method
 
 logger = logging.getLogger(__name__)
 
@@ -69,9 +61,6 @@ class PruningMethod(Protocol):
     (``prune``).
     """
 
-    name: str
-    needs_calibration: bool
-
     def new_stats(self, columns: int, device: torch.device) -> Any:
         """A fresh accumulator with an ``add(inputs)`` method, or ``None``."""
 
@@ -84,60 +73,6 @@ class PruningMethod(Protocol):
         """The pruned weight and, where the method has one, its error estimate."""
 
 
-class _SparseGPTMethod:
-    name = "sparsegpt"
-    needs_calibration = True
-
-    def new_stats(self, columns: int, device: torch.device) -> GramAccumulator:
-        return GramAccumulator(columns, device)
-
-    def prepare(self, stats: GramAccumulator, config: PruneConfig) -> InverseHessian:
-        return prepare_hessian(stats.hessian(), config.percdamp)
-
-    def prune(
-        self, weight: torch.Tensor, prepared: InverseHessian, config: PruneConfig
-    ) -> tuple[torch.Tensor, float | None]:
-        result = sparsegpt_prune_prepared(weight, prepared, config.target, blocksize=config.blocksize)
-        return result.weight, result.loss
-
-
-class _WandaMethod:
-    name = "wanda"
-    needs_calibration = True
-
-    def new_stats(self, columns: int, device: torch.device) -> SquaredNormAccumulator:
-        return SquaredNormAccumulator(columns, device)
-
-    def prepare(self, stats: SquaredNormAccumulator, config: PruneConfig) -> torch.Tensor:
-        return stats.norms()
-
-    def prune(
-        self, weight: torch.Tensor, prepared: torch.Tensor, config: PruneConfig
-    ) -> tuple[torch.Tensor, float | None]:
-        return wanda_prune(weight, prepared, config.target), None
-
-
-class _MagnitudeMethod:
-    name = "magnitude"
-    needs_calibration = False
-
-    def new_stats(self, columns: int, device: torch.device) -> None:
-        return None
-
-    def prepare(self, stats: None, config: PruneConfig) -> None:
-        return None
-
-    def prune(
-        self, weight: torch.Tensor, prepared: None, config: PruneConfig
-    ) -> tuple[torch.Tensor, float | None]:
-        return magnitude_prune(weight, config.target), None
-
-
-METHODS: dict[str, PruningMethod] = {
-    m.name: m for m in (_SparseGPTMethod(), _WandaMethod(), _MagnitudeMethod())
-}
-
-
 @dataclass(frozen=True)
 class PruneConfig:
     """How to prune: method, target and the knobs of the shared orchestration.
@@ -145,13 +80,14 @@ class PruneConfig:
     ``ignore`` holds regular expressions searched in full module names
     (``model.layers.3.mlp.down_proj``); matching linear layers stay dense.
     ``sequential=False`` calibrates every layer on the dense model's activations (one
-    forward per layer instead of two; not what the papers do).
+    forward per layer instead of two; not what the papers do). ``knobs`` holds the
+    method's own settings (SparseGPT's ``blocksize``, ``percdamp``: see
+    :mod:`compressors.methods`); unset ones take the table's defaults.
     """
 
     method: str
     target: SparsityTarget
-    blocksize: int = DEFAULT_BLOCKSIZE
-    percdamp: float = DEFAULT_PERCDAMP
+    knobs: Mapping[str, Any] = field(default_factory=dict)
     sequential: bool = True
     ignore: tuple[str, ...] = ()
     tokens_per_batch: int = DEFAULT_TOKENS_PER_BATCH
@@ -159,12 +95,24 @@ class PruneConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"unknown pruning method {self.method!r}; expected one of {sorted(METHODS)}")
-        if self.blocksize < 1:
-            raise ValueError(f"blocksize {self.blocksize} must be positive, e.g. 128")
-        if not 0 < self.percdamp:
-            raise ValueError(f"percdamp {self.percdamp} must be positive, e.g. 0.01")
+        spec = get_method(self.method)
+        for name, value in self.knobs.items():
+            knob = spec.knob(name)
+            if knob is None:
+                own = ", ".join(k.name for k in spec.knobs) or "none"
+                raise ValueError(f"{self.method} has no setting {name!r} (its settings: {own})")
+            if (problem := knob.problem(value)) is not None:
+                raise ValueError(f"{name} {value}: {problem}, e.g. {knob.example}")
+
+    def knob(self, name: str) -> Any:
+        """The method's setting ``name``: as given, else the table's default."""
+        value = self.knobs.get(name)
+        if value is not None:
+            return value
+        knob = get_method(self.method).knob(name)
+        if knob is None:
+            raise KeyError(f"{self.method} has no setting {name!r}")
+        return knob.default
 
 
 @dataclass(frozen=True)
@@ -323,7 +271,8 @@ class LayerwisePruner:
     def __init__(self, model: nn.Module, config: PruneConfig) -> None:
         self.model = model
         self.config = config
-        self.method = METHODS[config.method]
+        self.spec = get_method(config.method)
+        self.method: PruningMethod = self.spec.load()
         self.layers_name, self.layers = find_decoder_layers(model)
         self.home = _first_param_device(self.layers[0])
         self.device = torch.device(config.device) if config.device else self.home
@@ -404,7 +353,7 @@ class LayerwisePruner:
     def run(self, input_ids: torch.Tensor | None) -> PruneReport:
         cfg = self.config
         report = PruneReport(method=cfg.method, target=cfg.target)
-        needs_data = self.method.needs_calibration
+        needs_data = self.spec.needs_calibration
         hidden = None
         kwargs: list[dict[str, Any]] = []
         rows: list[slice] = []
@@ -417,9 +366,7 @@ class LayerwisePruner:
             rows = _batches(hidden.shape[0], batch)
         start = self._tick("capture", start)
 
-        bar = _progress(
-            self.layers, cfg.progress, f"{cfg.method} {cfg.target.pattern or cfg.target.sparsity}"
-        )
+        bar = _Progress(self.layers, cfg.progress, f"{cfg.method} {cfg.target.pattern or cfg.target.sparsity}")
         for index, layer in bar:
             prefix = f"{self.layers_name}.{index}"
             if self.offload:
@@ -494,10 +441,6 @@ class _Progress:
 
     def set_postfix(self, **kwargs: str) -> None:
         self._bar.set_postfix(**kwargs)
-
-
-def _progress(layers: nn.ModuleList, enabled: bool, desc: str) -> _Progress:
-    return _Progress(layers, enabled, desc)
 
 
 @contextmanager

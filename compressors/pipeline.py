@@ -21,8 +21,8 @@ from compressors.calibration import CalibrationSpec, build_calibration
 from compressors.checkpoints import pickled_only_message, pickled_weights_only
 from compressors.manifest import Manifest, measure_model_sparsity, write_manifest
 from compressors.masks import SparsityTarget
-from compressors.orchestrate import DEFAULT_TOKENS_PER_BATCH, METHODS, PruneConfig, prune_model
-from compressors.sparsegpt import DEFAULT_BLOCKSIZE, DEFAULT_PERCDAMP
+from compressors.methods import get_method, method_knobs
+from compressors.orchestrate import DEFAULT_TOKENS_PER_BATCH, PruneConfig, prune_model
 
 logger = logging.getLogger(__name__)
 
@@ -138,26 +138,24 @@ def prune_pretrained(
     revision: str | None = None,
     trust_remote_code: bool = False,
     gguf_file: str | None = None,
-    blocksize: int = DEFAULT_BLOCKSIZE,
-    percdamp: float = DEFAULT_PERCDAMP,
     sequential: bool = True,
     ignore: tuple[str, ...] = (),
     tokens_per_batch: int = DEFAULT_TOKENS_PER_BATCH,
     progress: bool = True,
+    **knobs: Any,
 ) -> Manifest:
     """Prune ``model`` with ``method`` and save it (safetensors, tokenizer, manifest)
-    to ``out_dir``; returns the manifest written."""
-    if method not in METHODS:
-        raise ValueError(f"unknown pruning method {method!r}; expected one of {sorted(METHODS)}")
-    needs_data = METHODS[method].needs_calibration
+    to ``out_dir``; returns the manifest written. ``knobs`` are the method's own
+    settings (:mod:`compressors.methods`, e.g. SparseGPT's ``blocksize=128``)."""
+    spec = get_method(method)
+    needs_data = spec.needs_calibration
     if needs_data and calibration is None:
         raise ValueError(f"{method} needs calibration data; pass --calib (a text file, c4, wikitext2, ...)")
     out = check_output_dir(out_dir, overwrite)
     config = PruneConfig(
         method=method,
         target=target,
-        blocksize=blocksize,
-        percdamp=percdamp,
+        knobs={k: v for k, v in knobs.items() if v is not None},
         sequential=sequential,
         ignore=tuple(ignore),
         tokens_per_batch=tokens_per_batch,
@@ -182,8 +180,8 @@ def prune_pretrained(
         calibration=calib.describe() if calib else None,
         sparsity=sparsity,
         settings={
-            "blocksize": blocksize if method == "sparsegpt" else None,
-            "percdamp": percdamp if method == "sparsegpt" else None,
+            # Every method's knobs, None where they are not this method's.
+            **{k.name: config.knob(k.name) if spec.knob(k.name) else None for k in method_knobs()},
             "sequential": sequential,
             "ignore": list(ignore),
             "dtype": str(next(net.parameters()).dtype).removeprefix("torch."),

@@ -13,20 +13,21 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from compressors.masks import SparsityTarget, exact_count, smallest_mask
+from compressors.methods import DEFAULT_BLOCKSIZE, DEFAULT_PERCDAMP  # the method's row holds its knobs
+
+if TYPE_CHECKING:
+    from compressors.orchestrate import PruneConfig
 
 logger = logging.getLogger(__name__)
 
 # The Hessian, its inverse and the OBS updates are computed in float32 whatever the
 # model's dtype: bf16/fp16 Cholesky factors of ill-conditioned H are unusable.
 HESSIAN_DTYPE = torch.float32
-# Columns pruned together before the lazy update of the rest (paper section 3.2, B_s).
-DEFAULT_BLOCKSIZE = 128
-# Dampening lambda as a fraction of the mean diagonal of H (paper: 1%).
-DEFAULT_PERCDAMP = 0.01
 # If H + lambda*I is still not positive definite, lambda is multiplied by this factor,
 # at most DAMP_RETRIES times, before giving up.
 DAMP_GROWTH = 10.0
@@ -237,3 +238,20 @@ def sparsegpt_prune_prepared(
 
     pruned = wt.t().to(dtype=weight.dtype).contiguous()
     return SparseGPTResult(weight=pruned, loss=float(loss.item()))
+
+
+class SparseGPTMethod:
+    """SparseGPT for :mod:`compressors.orchestrate`: the Hessian ``2XX^T`` per input
+    group, its inverse Cholesky factor once, OBS updates per member."""
+
+    def new_stats(self, columns: int, device: torch.device) -> GramAccumulator:
+        return GramAccumulator(columns, device)
+
+    def prepare(self, stats: GramAccumulator, config: PruneConfig) -> InverseHessian:
+        return prepare_hessian(stats.hessian(), config.knob("percdamp"))
+
+    def prune(
+        self, weight: torch.Tensor, prepared: InverseHessian, config: PruneConfig
+    ) -> tuple[torch.Tensor, float | None]:
+        result = sparsegpt_prune_prepared(weight, prepared, config.target, blocksize=config.knob("blocksize"))
+        return result.weight, result.loss

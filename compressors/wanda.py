@@ -10,9 +10,14 @@ Pure tensor functions; :mod:`compressors.orchestrate` walks the model.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from compressors.masks import SparsityTarget, target_mask
+
+if TYPE_CHECKING:
+    from compressors.orchestrate import PruneConfig
 
 # Squared norms are summed in float32 whatever the model's dtype (bf16 sums of
 # thousands of squares lose the small columns).
@@ -56,3 +61,18 @@ def wanda_prune(weight: torch.Tensor, input_norms: torch.Tensor, target: Sparsit
         )
     mask = target_mask(wanda_scores(weight, input_norms), target, per_row=True)
     return weight.detach().masked_fill(mask, 0)
+
+
+class WandaMethod:
+    """Wanda for :mod:`compressors.orchestrate`: input norms per input group."""
+
+    def new_stats(self, columns: int, device: torch.device) -> SquaredNormAccumulator:
+        return SquaredNormAccumulator(columns, device)
+
+    def prepare(self, stats: SquaredNormAccumulator, config: PruneConfig) -> torch.Tensor:
+        return stats.norms()
+
+    def prune(
+        self, weight: torch.Tensor, prepared: torch.Tensor, config: PruneConfig
+    ) -> tuple[torch.Tensor, float | None]:
+        return wanda_prune(weight, prepared, config.target), None

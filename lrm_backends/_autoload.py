@@ -10,10 +10,12 @@ nothing is imported until lm_eval itself imports one of the two modules below:
   include path (``lrm_backends.run.lmeval_glue.patch_task_manager``);
 - ``lm_eval.models`` -> our backends join lm-eval's model registry as lazy
   ``"module:Class"`` targets, *after* lm-eval has registered its own, so its lazy
-  loading of ``vllm``/``hf`` is untouched (``lrm_backends.run.lmeval_glue.register_models``);
+  loading of ``vllm``/``hf`` is untouched (``lrm_backends.plugins.register_lm_eval_models``);
 - ``lm_eval.evaluator`` -> evaluations of our tasks count tokens with the model's
   tokenizer and hand per-response records to the registry's recorders
-  (``lrm_backends.run.lmeval_glue.patch_evaluator``).
+  (``lrm_backends.run.lmeval_glue.patch_evaluator``);
+- ``lm_eval.__main__`` -> the ``lm_eval`` command exits non-zero when the engine failed
+  or requests failed (``lrm_backends.run.lmeval_glue.patch_cli``).
 
 Set ``LRM_BENCH_AUTOLOAD=0`` to switch it off; ``lrm eval`` works either way.
 """
@@ -30,8 +32,9 @@ _OFF_VALUES = {"0", "false", "no", "off"}
 # module lm_eval imports -> "module:function" run right after that module has loaded.
 POST_IMPORT_HOOKS: dict[str, str] = {
     "lm_eval.tasks.manager": "lrm_backends.run.lmeval_glue:patch_task_manager",
-    "lm_eval.models": "lrm_backends.run.lmeval_glue:register_models",
+    "lm_eval.models": "lrm_backends.plugins:register_lm_eval_models",
     "lm_eval.evaluator": "lrm_backends.run.lmeval_glue:patch_evaluator",
+    "lm_eval.__main__": "lrm_backends.run.lmeval_glue:patch_cli",
 }
 
 

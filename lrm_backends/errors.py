@@ -1,14 +1,17 @@
-"""The errors a user sees as one line, and the one "did you mean" helper.
-
-Every layer may import this module (it imports only the standard library): the CLI
-catches these and prints ``lrm: error: MESSAGE`` without a traceback, backends and the
-run validator raise them.
+"""User-facing errors and the checks that produce them, shared by every layer of
+``lrm_backends`` (backends, run layer, CLI): one home for "did you mean" and for checking
+a ``--model_args`` value against a type hint. Standard library only.
 """
 
 from __future__ import annotations
 
 import difflib
+import inspect
+import os
+import types
+import typing
 from collections.abc import Iterable
+from typing import Any
 
 
 class UserError(Exception):
@@ -29,26 +32,118 @@ def did_you_mean(
     ignore_case: bool = False,
     substrings: bool = False,
 ) -> str:
-    """``" Did you mean 'x'?"`` (or ``'x' or 'y'``) for the choices close to ``value``,
-    or ``""`` when none is.
+    """`` Did you mean 'x'?`` (with a leading space) for the closest of ``choices``, or "".
 
-    ``ignore_case`` compares lower-cased names; ``substrings`` also offers names that
-    contain ``value`` (up to ``n`` suggestions in all).
-
-    >>> did_you_mean("sparsty", ["sparsity", "method"])
-    " Did you mean 'sparsity'?"
-    >>> did_you_mean("LRM-GUFF", ["lrm-gguf", "lrm-replay"], n=3, ignore_case=True)
+    >>> did_you_mean("calib_sample", ["calib_samples", "seed"])
+    " Did you mean 'calib_samples'?"
+    >>> did_you_mean("MUSIQUE_LRM", ["musique_lrm", "musique_ctx_lrm"], n=3, ignore_case=True)
+    " Did you mean 'musique_lrm' or 'musique_ctx_lrm'?"
+    >>> did_you_mean("gguf", ["lrm-gguf", "lrm-replay"], n=3, substrings=True)
     " Did you mean 'lrm-gguf'?"
-    >>> did_you_mean("zzz", ["lrm-gguf"])
+    >>> did_you_mean("zzz", ["seed"])
     ''
     """
-    names = list(choices)
+    names = sorted(set(choices))
     if ignore_case:
         lowered = {c.lower(): c for c in names}
         close = [lowered[m] for m in difflib.get_close_matches(value.lower(), list(lowered), n=n, cutoff=cutoff)]
     else:
         close = difflib.get_close_matches(value, names, n=n, cutoff=cutoff)
-    if substrings:
-        needle = value.lower() if ignore_case else value
-        close += [c for c in names if needle in (c.lower() if ignore_case else c) and c not in close][: n - len(close)]
+    if substrings:  # "gguf" for "lrm-gguf": a fragment of a name is a strong hint too
+        close += [c for c in names if value.lower() in c.lower() and c not in close][: n - len(close)]
     return f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
+def show_value(value: Any) -> str:
+    """A parsed ``key=value`` value as the user most likely typed it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # lm-eval's CLI parses "-1" as -1.0
+    return str(value)
+
+
+def check_value(model: str, key: str, value: Any, annotation: Any, default: Any = inspect.Parameter.empty) -> None:
+    """``value`` (as lm-eval parsed it from ``key=value``) against a type hint."""
+    if annotation is None or _accepts(annotation, value):
+        return
+    raise ValidationError(
+        f"--model_args {key}={show_value(value)}: the {model} backend expects {key} to be "
+        f"{_describe(annotation)}. Pass e.g. {key}={_example(annotation, default)}."
+    )
+
+
+_NONE = type(None)
+
+
+def _members(tp: Any) -> list[Any]:
+    origin = typing.get_origin(tp)
+    if origin is typing.Union or (hasattr(types, "UnionType") and origin is types.UnionType):
+        return [m for arg in typing.get_args(tp) for m in _members(arg)]
+    return [tp]
+
+
+def _accepts(tp: Any, value: Any) -> bool:
+    for m in _members(tp):
+        if m is Any or m is object:
+            return True
+        if m is _NONE:
+            if value is None:
+                return True
+            continue
+        if typing.get_origin(m) is typing.Literal:
+            if value in typing.get_args(m):
+                return True
+            continue
+        if m is bool:
+            if isinstance(value, bool) or value in (0, 1):
+                return True
+        elif m is int:
+            if isinstance(value, int) and not isinstance(value, bool):
+                return True
+            if isinstance(value, float) and value.is_integer():
+                return True
+        elif m is float:
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return True
+        elif m is str or (isinstance(m, type) and issubclass(m, os.PathLike)):
+            if isinstance(value, str):
+                return True
+        else:
+            return True  # a type we cannot tell from text (dict, a class...): let the backend judge
+    return False
+
+
+def _describe(tp: Any) -> str:
+    words = []
+    for m in _members(tp):
+        if m is _NONE:
+            continue
+        if typing.get_origin(m) is typing.Literal:
+            words.append("one of " + ", ".join(repr(a) for a in typing.get_args(m)))
+        elif m is bool:
+            words.append("true or false")
+        elif m is int:
+            words.append("an integer")
+        elif m is float:
+            words.append("a number")
+        elif m is str or (isinstance(m, type) and issubclass(m, os.PathLike)):
+            words.append("a text or path")
+        else:
+            words.append(getattr(m, "__name__", str(m)))
+    return " or ".join(dict.fromkeys(words)) or "empty"
+
+
+def _example(tp: Any, default: Any) -> str:
+    if default is not inspect.Parameter.empty and default is not None and _accepts(tp, default):
+        return show_value(default)
+    for m in _members(tp):
+        if typing.get_origin(m) is typing.Literal:
+            return str(typing.get_args(m)[0])
+        if m is bool:
+            return "true"
+        if m is int:
+            return "1"
+        if m is float:
+            return "0.5"
+    return "VALUE"

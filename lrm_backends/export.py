@@ -17,7 +17,7 @@ under both filters, no-answer rate, pass@k / maj@k with ``repeats``) is kept.
 
 Versions: every task's ``metadata.version`` must move whenever its prompt, config or the
 scoring code changes. :func:`task_hashes` hashes each task's YAMLs together with the
-bundled scoring source; ``tests/golden/task_hashes.json`` keeps the hashes of the current
+bundled scoring source; ``lrm_backends/task_hashes.json`` keeps the hashes of the current
 versions, and a test fails when a hash moves without a version bump.
 """
 
@@ -34,17 +34,22 @@ from pathlib import Path
 import yaml
 
 import lrm_tasks
+from lrm_tasks.benchmarks import benchmark_modules
 
-# Bundled into utils.py, in dependency order (each module only imports earlier ones).
+# Bundled into utils.py, in dependency order (each module only imports earlier ones):
+# the shared text helpers, every benchmark module, the benchmark table, then the rest.
 BUNDLE: tuple[str, ...] = (
-    "metrics", "extractors", "scoring", "tokens", "records", "repeats", "data", "prompts", "harness",
+    "metrics", "text", "benchmarks.spec", *(f"benchmarks.{m}" for m in benchmark_modules()), "benchmarks",
+    "scoring", "tokens", "overthinking", "records", "repeats", "data", "harness",
 )
 PACKAGE = "lrm_tasks"
 # Metrics that need lrm-bench's hook (token counts): dropped from exported metric lists.
 HOOK_METRICS = ("reasoning_tokens", "total_tokens", "truncated", "tokens_correct", "tokens_incorrect")
 DEFAULT_NAME = "lrm"
-# Relative to the repository root (where `python -m lrm_backends.export` is run).
-HASHES_FILE = Path("tests") / "golden" / "task_hashes.json"
+# The hashes of the current task versions ship with the package (beside this module),
+# so neither the export nor its test needs the source checkout's tests/ folder.
+HASHES_NAME = "task_hashes.json"
+HASHES_FILE = Path(__file__).resolve().parent / HASHES_NAME
 
 
 class ExportError(RuntimeError):
@@ -64,7 +69,9 @@ def _source_dir() -> Path:
 
 
 def _split_module(name: str) -> _Module:
-    path = _source_dir() / f"{name}.py"
+    path = _source_dir() / f"{name.replace('.', '/')}.py"
+    if not path.is_file():  # a package: its __init__.py
+        path = _source_dir() / name.replace(".", "/") / "__init__.py"
     text = path.read_text(encoding="utf-8")
     tree = ast.parse(text, filename=str(path))
     lines = text.splitlines()
@@ -87,7 +94,7 @@ def _split_module(name: str) -> _Module:
                     f"modules; import the names instead (from {PACKAGE}.<module> import name) so the "
                     "flat utils.py can resolve them"
                 )
-            dep = node.module.split(".")[1]
+            dep = node.module[len(PACKAGE) + 1 :]
             if dep not in BUNDLE[: BUNDLE.index(name)]:
                 raise ExportError(f"{path} imports {node.module}, which is not bundled before {name}")
             aliases += [f"{a.asname} = {a.name}" for a in node.names if a.asname and a.asname != a.name]
@@ -102,7 +109,7 @@ def _split_module(name: str) -> _Module:
             for target in _defined_names(node):
                 defines[target] = segment
     doc = ast.get_docstring(tree) or ""
-    header = [f"# {'=' * 76}", f"# from {PACKAGE}/{name}.py"]
+    header = [f"# {'=' * 76}", f"# from {path.relative_to(_source_dir().parent)}"]
     header += [f"# {line}".rstrip() for line in doc.splitlines()[:3]]
     body = "\n".join(l for j, l in enumerate(lines) if j not in drop).strip("\n")
     return _Module(name, "\n".join(header + aliases) + "\n\n" + body + "\n", imports, defines)
@@ -161,11 +168,26 @@ def task_yamls() -> list[Path]:
 
 def _rewrite_yaml(text: str) -> str:
     text = text.replace(f"!function {PACKAGE}.harness.", "!function utils.")
+    # The export is one flat folder: an include of a shared template ("../_x_yaml") is
+    # a file beside the task there.
+    text = re.sub(r"(?m)^include: (?:\.\./)+", "include: ", text)
     for metric in HOOK_METRICS:
         text = re.sub(
             rf"  - metric: {re.escape(metric)}\n(?:    [^\n]*\n)*", "", text
         )
+        text = re.sub(rf"  - \{{metric: {re.escape(metric)},[^\n]*\n", "", text)
     return text
+
+
+def templates() -> list[Path]:
+    """The shared YAML templates tasks include (files without the .yaml ending, which
+    lm-eval does not index as tasks)."""
+    out: list[Path] = []
+    for path in task_yamls():
+        for src in _task_sources(path):
+            if src.suffix != ".yaml" and src not in out:
+                out.append(src)
+    return sorted(out)
 
 
 class _AnyTagLoader(yaml.SafeLoader):
@@ -215,6 +237,7 @@ def task_hashes() -> dict[str, dict]:
 
 
 def update_hashes(path: Path = HASHES_FILE) -> Path:
+    """Write the current task hashes to ``path`` (default: the package's golden file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(task_hashes(), indent=2) + "\n", encoding="utf-8")
     return path
@@ -336,6 +359,8 @@ def export_upstream(out_dir: str | Path, name: str = DEFAULT_NAME, *, overwrite:
         doc = _read_yaml(path)
         line = f"* `{doc['group'] if 'group' in doc else doc.get('task')}`: {_describe(path)}"
         (groups if "group" in doc else tasks).append(line)
+    for path in templates():
+        (target / path.name).write_text(_rewrite_yaml(path.read_text(encoding="utf-8")), encoding="utf-8")
     shutil.copytree(_source_dir() / "resources", target / "resources")
     (target / "README.md").write_text(
         README.format(name=name, groups="\n".join(groups), tasks="\n".join(tasks), changelog=_changelog()),
@@ -344,16 +369,24 @@ def export_upstream(out_dir: str | Path, name: str = DEFAULT_NAME, *, overwrite:
     return target
 
 
+def _hashes_target() -> Path:
+    """Where ``--update-hashes`` writes: the source checkout's copy when run from the
+    repository root (what gets committed), else the installed package's."""
+    checkout = Path("lrm_backends") / HASHES_NAME
+    return checkout if checkout.is_file() else HASHES_FILE
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m lrm_backends.export --update-hashes``: refresh the golden task hashes."""
     import argparse
 
     ap = argparse.ArgumentParser(prog="python -m lrm_backends.export")
     ap.add_argument("--update-hashes", action="store_true", help="rewrite the golden task hashes")
-    ap.add_argument("--hashes-file", type=Path, default=HASHES_FILE, help=f"default {HASHES_FILE} (run from the repo root)")
+    ap.add_argument("--hashes-file", type=Path, default=None,
+                    help=f"default: lrm_backends/{HASHES_NAME} when run from the repository root, else {HASHES_FILE}")
     args = ap.parse_args(argv)
     if args.update_hashes:
-        print(update_hashes(args.hashes_file))
+        print(update_hashes(args.hashes_file or _hashes_target()))
     return 0
 
 

@@ -12,18 +12,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TypedDict
+from typing import Any
 
 import pluggy
 
-from lrm_tasks.records import ResponseRecord
+from lrm_tasks.records import Record
 
 PROJECT_NAME = "lrm_bench"
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
-
-__all__ = ["ResponseRecord", "RunInfo", "TaskAggregate", "hookimpl", "hookspec"]
 
 
 def default_timestamp() -> str:
@@ -33,28 +31,11 @@ def default_timestamp() -> str:
 
 @dataclass
 class RunInfo:
-    """One evaluation, as the recorder hooks see it."""
+    """One evaluation, as recorders see it."""
 
-    model: str | None  # "<--model>:<pretrained>", or the model class name
-    records_dir: Path  # where the default recorder writes this run's files
-    timestamp: str = field(default_factory=default_timestamp)  # names this run's files
-
-
-class TaskAggregate(TypedDict):
-    """One task's aggregate over its recorded responses (strict correctness for the
-    token split; ``None`` where unknown)."""
-
-    n_responses: int
-    accuracy_strict: float | None
-    accuracy_flexible: float | None
-    no_answer_strict: float | None
-    no_answer_flexible: float | None
-    mean_reasoning_tokens: float | None
-    mean_total_tokens: float | None
-    truncation_rate: float | None
-    mean_tokens_correct: float | None
-    mean_tokens_incorrect: float | None
-    n_failed: int
+    model: str | None  # "<backend>:<pretrained>"
+    records_dir: Path  # where the default recorder writes
+    timestamp: str = field(default_factory=default_timestamp)
 
 
 @hookspec
@@ -75,10 +56,10 @@ def register_backends(register: Callable[[str, str], None]) -> None:
 
 
 @hookspec
-def lrm_record_response(record: ResponseRecord, run: RunInfo) -> None:
+def lrm_record_response(record: Record, run: RunInfo) -> None:
     """Receive one scored response, right after scoring (the post-hoc hook).
 
-    :param record: a JSON-ready :class:`~lrm_tasks.records.ResponseRecord`: ``task``, ``benchmark``, ``doc_key``, ``repeat``,
+    :param record: a JSON-ready dict (:class:`lrm_tasks.records.Record`): ``task``, ``benchmark``, ``doc_key``, ``repeat``,
         ``model``, ``reasoning_tokens``, ``answer_tokens``, ``total_tokens`` (``None``
         when unknown, never 0), ``count_source`` (``"backend"`` | ``"retokenized"`` |
         ``None``), ``finish_reason``, ``truncated``, ``think_closed``,
@@ -96,14 +77,14 @@ def lrm_record_response(record: ResponseRecord, run: RunInfo) -> None:
 
 
 @hookspec
-def lrm_record_task(task: str, aggregate: TaskAggregate, run: RunInfo) -> None:
+def lrm_record_task(task: str, aggregate: dict[str, Any], run: RunInfo) -> None:
     """Receive one task's aggregate once all its responses were recorded.
 
     :param task: the lm-eval task name (``aime24_lrm``...).
     :param aggregate: ``n_responses``, ``accuracy_strict``/``accuracy_flexible``,
         ``no_answer_strict``/``no_answer_flexible``, ``mean_reasoning_tokens``,
         ``mean_total_tokens``, ``truncation_rate``, ``mean_tokens_correct``,
-        ``mean_tokens_incorrect``, ``n_failed`` (a :class:`TaskAggregate`).
+        ``mean_tokens_incorrect`` (strict correctness; ``None`` where unknown).
     :param run: as for :func:`lrm_record_response`.
 
     Every implementation is called; the default one writes

@@ -25,7 +25,6 @@ from typing import Any
 import pluggy
 
 from lrm_backends import hookspecs
-from lrm_backends.errors import did_you_mean
 
 ENTRY_POINT_GROUP = "lrm_bench"
 BLOCK_ENV_VAR = "LRM_BLOCK_PLUGINS"
@@ -200,36 +199,6 @@ def plugin_infos() -> list[PluginInfo]:
     return list(_INFO.values())
 
 
-class IsolatedHooks:
-    """Calls hooks one implementation at a time, for one run: an implementation that
-    raises is reported once (a :class:`PluginWarning` naming its plugin) and skipped for
-    the rest of the run, while every other implementation still gets every call.
-
-    Used for the recorder hooks (``lrm_record_response``, ``lrm_record_task``), where a
-    broken recorder must never cost the evaluation (lm-eval's results are still written).
-    """
-
-    def __init__(self, pm: pluggy.PluginManager | None = None) -> None:
-        self._pm = pm if pm is not None else get_plugin_manager()
-        self.skipped: dict[str, str] = {}  # plugin name -> its error
-
-    def call(self, hook: str, **kwargs: Any) -> None:
-        """Call every implementation of ``hook``, in registration order."""
-        for impl in getattr(self._pm.hook, hook).get_hookimpls():
-            name = impl.plugin_name
-            if name in self.skipped or impl.hookwrapper or getattr(impl, "wrapper", False):
-                continue
-            try:
-                impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
-            except Exception as exc:  # any failure of a recorder: report once, go on
-                self.skipped[name] = f"{type(exc).__name__}: {exc}"
-                _warn(
-                    f"lrm-bench plugin {name!r} raised in {hook} and is skipped for the rest of "
-                    f"this run: {self.skipped[name]}. The evaluation goes on; other recorders are "
-                    f"unaffected. Fix or uninstall it, or set {BLOCK_ENV_VAR}={name} to skip it."
-                )
-
-
 def resolve_backend(name: str) -> str:
     """The lazy target of backend ``name``, or :class:`UnknownBackendError` saying
     which registered names are close and which exist."""
@@ -246,6 +215,8 @@ def unknown_backend_message(name: str, available: Any, *, kind: str = "backend")
     >>> print(unknown_backend_message("lrm-guff", ["lrm-gguf", "lrm-replay"]))
     unknown backend 'lrm-guff'. Did you mean 'lrm-gguf'? Available backends: lrm-gguf, lrm-replay. Plugins add more (see `lrm plugins`).
     """
+    from lrm_backends.errors import did_you_mean
+
     names = sorted(available)
     hint = did_you_mean(name, names, n=3, ignore_case=True, substrings=True)
     return (
@@ -258,3 +229,42 @@ def load_backend(name: str) -> type:
     """Import and return the class registered as backend ``name``."""
     module, _, attr = resolve_backend(name).partition(":")
     return getattr(importlib.import_module(module), attr)
+
+
+def register_lm_eval_models(module: Any = None) -> None:
+    """Add every backend of our registry to lm-eval's model registry (lazy targets).
+
+    Runs after ``lm_eval.models`` has registered lm-eval's own lazy models (the import
+    hook calls it right after that module loads): registering into an empty registry
+    would stop ``get_model`` from ever importing ``lm_eval.models``, and ``--model vllm``
+    would then fail. Names lm-eval already has are left to lm-eval.
+    """
+    from lm_eval.api.registry import model_registry
+
+    for name, target in backend_targets().items():
+        if name not in model_registry:
+            model_registry.register(name, target=target)
+
+
+def call_recorders(hook_name: str, failed: set[str], **kwargs: Any) -> None:
+    """Call every implementation of the record hook ``hook_name`` (in pluggy's order)
+    with the keyword arguments it names.
+
+    An implementation that raises is reported once, as a :class:`PluginWarning` naming
+    its plugin, added to ``failed`` and skipped for the rest of the run (``failed`` is
+    the run's own set), so a broken recorder never costs the evaluation.
+    """
+    caller = getattr(get_plugin_manager().hook, hook_name)
+    for impl in reversed(caller.get_hookimpls()):
+        if impl.plugin_name in failed:
+            continue
+        try:
+            impl.function(**{name: kwargs[name] for name in impl.argnames})
+        except Exception as exc:
+            failed.add(impl.plugin_name)
+            warnings.warn(
+                f"lrm-bench: plugin {impl.plugin_name!r} raised in {hook_name} "
+                f"({type(exc).__name__}: {exc}); it gets no more records in this run",
+                PluginWarning,
+                stacklevel=2,
+            )

@@ -2,16 +2,10 @@
 
 Every loader returns documents in the canonical schema of ``docs/CONTRACTS.md``, each
 with its stable ``doc_key`` (AIME ``ID``, BBH row, FOLIO ``example_id``, MuSiQue ``id``).
-Set ``LRM_DATA_DIR`` to a folder to load from files there instead of the Hub:
-
-=========================== ==================================================
-benchmark                   file in ``$LRM_DATA_DIR``
-=========================== ==================================================
-aime24                      ``aime24.jsonl``
-bbh_temporal_sequences      ``bbh_temporal_sequences.json`` (or ``.jsonl``)
-folio                       ``folio.jsonl``
-musique                     ``musique.jsonl`` (JSON lines or one JSON array)
-=========================== ==================================================
+Set ``LRM_DATA_DIR`` to a folder to load from files there instead of the Hub; each
+benchmark's spec (:mod:`lrm_tasks.benchmarks`) names its Hub dataset, its file names
+there (``aime24.jsonl``, ``bbh_temporal_sequences.json`` or ``.jsonl``, ``folio.jsonl``,
+``musique.jsonl``: JSON lines or one JSON array) and its row parser.
 
 Each file may use the Hub schema or the original release's (see README, "Offline").
 Only the standard library is imported at module level; ``datasets`` is imported when
@@ -22,149 +16,16 @@ from __future__ import annotations
 
 import json
 import os
-import re
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from lrm_tasks.extractors import parse_options
+from lrm_tasks.benchmarks import BENCHMARKS
+from lrm_tasks.benchmarks.spec import BenchmarkSpec, DataError
+
+__all__ = ["BENCHMARKS", "DATA_DIR_ENV", "DataError", "as_dataset_dict", "load_docs", "local_path", "read_id_list"]
 
 DATA_DIR_ENV = "LRM_DATA_DIR"
-
-FOLIO_LABEL_ALIASES = {"true": "True", "false": "False", "uncertain": "Uncertain", "unknown": "Uncertain"}
-
-
-class DataError(ValueError):
-    """A benchmark file is missing or malformed; the message names file and fields."""
-
-
-# --------------------------------------------------------------------------- records
-
-
-def _ci(row: dict[str, Any]) -> dict[str, Any]:
-    """Case-insensitive view of a record's keys (AIME files differ only in case)."""
-    return {str(k).lower(): v for k, v in row.items()}
-
-
-def _need(row: dict[str, Any], keys: Iterable[str], where: str, expected: str) -> None:
-    missing = [k for k in keys if k not in row]
-    if missing:
-        raise DataError(
-            f"{where}: missing field(s) {', '.join(map(repr, missing))}; "
-            f"expected {expected}. Found fields: {', '.join(sorted(map(str, row))) or 'none'}."
-        )
-
-
-def _aime(row: dict[str, Any], i: int, where: str) -> dict[str, Any]:
-    r = _ci(row)
-    _need(r, ("id", "problem", "answer"), where, "ID/id, Problem/problem, Answer/answer")
-    answer = str(r["answer"]).strip()
-    if not re.fullmatch(r"\d{1,3}", answer.lstrip("0") or "0"):
-        raise DataError(f"{where}: answer {r['answer']!r} is not an AIME integer 0-999.")
-    return {
-        "doc_key": str(r["id"]),
-        "problem": str(r["problem"]),
-        "answer": str(int(answer)),
-        "solution": str(r.get("solution") or ""),
-    }
-
-
-def _bbh(row: dict[str, Any], i: int, where: str) -> dict[str, Any]:
-    _need(row, ("input", "target"), where, "input (question with an Options: block), target like '(A)'")
-    options = parse_options(str(row["input"]))
-    if not options:
-        raise DataError(f"{where}: input has no '(A) ...' option lines after 'Options:'.")
-    return {
-        "doc_key": str(row.get("doc_key", i)),
-        "input": str(row["input"]),
-        "target": str(row["target"]).strip(),
-        "options": options,
-    }
-
-
-def _folio(row: dict[str, Any], i: int, where: str) -> dict[str, Any]:
-    _need(row, ("premises", "conclusion", "label"), where, "premises, conclusion, label (True/False/Uncertain)")
-    premises = row["premises"]
-    if isinstance(premises, list):  # v0.0 GitHub release: a list of sentences
-        premises = "\n".join(str(p).strip() for p in premises)
-    label = FOLIO_LABEL_ALIASES.get(str(row["label"]).strip().lower())
-    if label is None:
-        raise DataError(f"{where}: label {row['label']!r} is not one of True, False, Uncertain (or Unknown).")
-    example_id = row.get("example_id")
-    return {
-        "doc_key": str(example_id) if example_id is not None else f"row-{i}",
-        "premises": str(premises),
-        "conclusion": str(row["conclusion"]),
-        "label": label,
-        "story_id": row.get("story_id"),
-        "example_id": example_id,
-    }
-
-
-def _musique(row: dict[str, Any], i: int, where: str) -> dict[str, Any]:
-    _need(row, ("id", "question", "answer"), where, "id, question, answer, answer_aliases, paragraphs (official MuSiQue schema)")
-    aliases = row.get("answer_aliases") or []
-    if isinstance(aliases, str):
-        aliases = [aliases]
-    return {
-        "doc_key": str(row["id"]),
-        "question": str(row["question"]),
-        "answer": str(row["answer"]),
-        "answer_aliases": [str(a) for a in aliases],
-        "paragraphs": [
-            {
-                "idx": int(p.get("idx", j)),
-                "title": str(p.get("title", "")),
-                "paragraph_text": str(p.get("paragraph_text", "")),
-                "is_supporting": bool(p.get("is_supporting", False)),
-            }
-            for j, p in enumerate(row.get("paragraphs") or [])
-        ],
-    }
-
-
-# ------------------------------------------------------------------------ benchmarks
-
-
-@dataclass(frozen=True)
-class Benchmark:
-    name: str
-    hub_path: str
-    hub_name: str | None
-    hub_split: str
-    local_files: tuple[str, ...]
-    to_doc: Callable[[dict[str, Any], int, str], dict[str, Any]]
-    hub_note: str = ""
-
-
-BENCHMARKS: dict[str, Benchmark] = {
-    b.name: b
-    for b in (
-        Benchmark("aime24", "Maxwell-Jia/AIME_2024", None, "train", ("aime24.jsonl",), _aime),
-        Benchmark(
-            "bbh_temporal_sequences",
-            "SaylorTwift/bbh",
-            "temporal_sequences",
-            "test",
-            ("bbh_temporal_sequences.json", "bbh_temporal_sequences.jsonl"),
-            _bbh,
-        ),
-        Benchmark(
-            "folio",
-            "yale-nlp/FOLIO",
-            None,
-            "validation",
-            ("folio.jsonl",),
-            _folio,
-            hub_note=(
-                "yale-nlp/FOLIO is gated: accept its terms on the Hub page and run "
-                "`huggingface-cli login` (or set HF_TOKEN)."
-            ),
-        ),
-        Benchmark("musique", "dgslibisey/MuSiQue", None, "validation", ("musique.jsonl",), _musique),
-    )
-}
 
 
 def _read_records(path: Path) -> list[tuple[dict[str, Any], str]]:
@@ -215,7 +76,7 @@ def local_path(benchmark: str, data_dir: str | os.PathLike[str]) -> Path:
     )
 
 
-def _hub_rows(b: Benchmark) -> list[dict[str, Any]]:
+def _hub_rows(b: BenchmarkSpec) -> list[dict[str, Any]]:
     import datasets
 
     try:

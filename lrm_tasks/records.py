@@ -12,42 +12,43 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
+from weakref import WeakValueDictionary
 
 from lrm_tasks.tokens import TokenCounter, TokenCounts
 
 RECORD_VERSION = 1
 
 
-class ResponseRecord(TypedDict):
-    """One scored response, as recorders receive it (``lrm_record_response``) and the
-    default recorder writes it (one JSON line). Version :data:`RECORD_VERSION`.
-
-    Token counts are ``None`` when unknown, never 0; ``answer_*`` is ``None`` for no
-    answer; ``error`` is the backend's error for this request (scored as no answer).
-    """
+class Record(TypedDict):
+    """One scored response, as recorders receive it (``lrm_record_response``) and as the
+    default recorder writes it (one JSON line). Unknown values are ``None``, never 0."""
 
     record_version: int
-    task: str  # lm-eval task name, e.g. "aime24_lrm"
-    benchmark: str  # "aime24", "bbh_temporal_sequences", "folio", "musique"
+    task: str  # the lm-eval task name (aime24_lrm, ...)
+    benchmark: str  # the benchmark table's name (aime24, ...)
     doc_key: str | None
     repeat: int
     model: str | None
-    reasoning_tokens: int | None
+    reasoning_tokens: int | None  # up to and including </think>; all of it if unclosed
     answer_tokens: int | None
     total_tokens: int | None
     count_source: str | None  # "backend" | "retokenized" | None
-    finish_reason: str | None
+    finish_reason: str | None  # "stop" | "length" | None
     truncated: bool | None
     think_closed: bool
-    answer_strict: str | None
+    answer_strict: str | None  # None = no answer
     answer_flexible: str | None
     correct_strict: bool
     correct_flexible: bool
-    f1_strict: float | None
+    f1_strict: float | None  # MuSiQue only
     f1_flexible: float | None
-    gold: str  # the gold answer as scoring reads it
-    response: str
-    error: str | None
+    gold: str
+    first_answer_tokens: int | None  # lrm_tasks.overthinking
+    reasoning_after_first_answer: float | None
+    answer_switches: int | None
+    looping: bool | None
+    response: str  # the raw response, never altered
+    error: str | None  # the backend's error for this request (scored as no answer)
 
 
 @dataclass
@@ -56,7 +57,10 @@ class RunContext:
     model: str | None = None
     think_end: str = "</think>"
     max_gen_toks: dict[str, int] = field(default_factory=dict)  # lm-eval task name or benchmark -> budget
-    sink: Callable[[ResponseRecord], None] | None = None
+    sink: Callable[[dict[str, Any]], None] | None = None
+    # Responses scored in this run, so the strict and flexible filters score each once
+    # (lrm_tasks.harness); entries vanish with the filtered answers that hold them.
+    scored: WeakValueDictionary = field(default_factory=WeakValueDictionary, repr=False, compare=False)
 
 
 _context = RunContext()
@@ -83,9 +87,15 @@ def build_record(
     score: Any,
     counts: TokenCounts,
     model: str | None,
-) -> ResponseRecord:
-    """One JSON-ready record: what was asked, answered, extracted, scored and spent."""
-    return {
+    overthinking: dict[str, Any] | None = None,
+) -> Record:
+    """One JSON-ready record: what was asked, answered, extracted, scored and spent.
+
+    ``overthinking`` adds ``first_answer_tokens``, ``reasoning_after_first_answer``,
+    ``answer_switches`` and ``looping`` (:mod:`lrm_tasks.overthinking`); without it they
+    are ``None`` (unknown)."""
+    over = overthinking or {}
+    return {  # type: ignore[typeddict-item]  (**counts: the TokenCounts fields)
         "record_version": RECORD_VERSION,
         "task": task,
         "benchmark": benchmark,
@@ -101,7 +111,14 @@ def build_record(
         "f1_strict": score.f1_strict,
         "f1_flexible": score.f1_flexible,
         "gold": score.gold,
+        "first_answer_tokens": over.get("first_answer_tokens"),
+        "reasoning_after_first_answer": over.get("reasoning_after_first_answer"),
+        "answer_switches": over.get("answer_switches"),
+        "looping": over.get("looping"),
         "response": str(response),
         # Set when the backend failed on this request (scored as no answer); else None.
         "error": getattr(response, "error", None),
+        # The request's real token budget when the backend reports it (lrm-vllm lowers it
+        # so a whole prompt fits max_model_len); else None (the task's max_gen_toks).
+        "max_gen_toks": getattr(response, "max_gen_toks", None),
     }

@@ -110,10 +110,6 @@ class TokenCounter:
     def has_tokenizer(self) -> bool:
         return self._encode is not None
 
-    def count_texts(self, texts: Sequence[str]) -> list[int] | None:
-        """Token counts of plain texts (no special tokens), batched; None without a tokenizer."""
-        return None if self._encode is None else self._encode(list(texts))
-
     def count(
         self, responses: Sequence[str], *, think_end: str = "</think>", max_gen_toks: int | None = None
     ) -> list[TokenCounts]:
@@ -135,6 +131,13 @@ class TokenCounter:
             answer_len = lengths[2 * j + 1] if lengths is not None else None
             self._memo[key] = (parts[j][2], reasoning_len, answer_len)
         return [_combine(r, *self._memo[k], max_gen_toks) for r, k in zip(responses, keys)]
+
+    def lengths(self, texts: Sequence[str]) -> list[int] | None:
+        """Token counts of arbitrary texts, one batched encode (``None`` without a tokenizer):
+        e.g. a reasoning up to a position, tokenized exactly."""
+        if self._encode is None:
+            return None
+        return self._encode([str(t) for t in texts]) if texts else []
 
     def clear(self) -> None:
         self._memo.clear()

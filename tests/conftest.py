@@ -13,6 +13,12 @@ sys.path.insert(0, str(Path(__file__).parent))  # for `helpers`
 SAMPLES = Path(__file__).resolve().parents[1] / "lrm_tasks" / "samples"
 
 
+@pytest.fixture(autouse=True)
+def _no_retry_backoff(monkeypatch):
+    """Retries of failed requests wait 0 s in tests (the default backoff is 1 s, doubling)."""
+    monkeypatch.setenv("LRM_RETRY_BACKOFF", "0")
+
+
 @pytest.fixture(scope="session")
 def tiny_hf_dir(tmp_path_factory) -> Path:
     from helpers.tiny_models import build_tiny_hf_model
@@ -31,5 +37,6 @@ def offline_env(tmp_path) -> dict[str, str]:
         LRM_DATA_DIR=str(SAMPLES),
         HF_DATASETS_CACHE=str(tmp_path / "hf_datasets_cache"),
         TOKENIZERS_PARALLELISM="false",
+        LRM_RETRY_BACKOFF="0",
     )
     return env

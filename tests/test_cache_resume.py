@@ -279,6 +279,7 @@ def test_errors_are_isolated_to_their_request_and_not_stored(tmp_path):
     assert str(out[1]) == "" and out[1].generated_tokens is None
     assert wrapper.summary() == {
         "failed_requests": 1, "failed_by_task": {"aime24_lrm": 1}, "responses_generated": 3,
+        "requests": 4, "retries": 2, "recovered_by_retry": 0, "max_retries": 2,
         "cache": {"folder": str(wrapper.cache.folder), "responses_from_cache": 0}}
     assert len(entries(tmp_path)) == 3
     with pytest.raises(RuntimeError, match="cannot serve 'bad'"):

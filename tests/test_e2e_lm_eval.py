@@ -136,3 +136,20 @@ def test_paper_musique_subset_and_lrm_eval_repeats(tmp_path, tiny_hf_dir, data_d
     assert len({r["doc_key"] for r in recs}) == 2
     results = json.loads(latest(next((tmp_path / "out").iterdir()), "results_*.json").read_text())["results"]
     assert "pass@k,strict" in results["musique_lrm_paper"] and "maj@k,flexible" in results["musique_lrm_paper"]
+
+
+def test_demo_ends_with_the_compact_table(tmp_path, tiny_hf_dir):
+    """Issue 16 item 16: the demo's last words are the compact table, not lm-eval's
+    90-line one (kept in a file), and none of lm-eval's per-task custom-dataset notices."""
+    env = {**__import__("os").environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+           "LRM_RECORDS_DIR": str(tmp_path / "records")}
+    out = run([str(BIN / "lrm"), "demo", "--model", "hf", "--model-args", f"pretrained={tiny_hf_dir},dtype=float32",
+               "--tasks", "aime24_lrm,bbh_temporal_sequences_lrm", "--limit", "2", "--max-gen-toks", "6",
+               "--no-chat-template", "--output-path", str(tmp_path / "demo")], env, tmp_path)
+    assert "Custom kwargs can be passed" not in out.stdout + out.stderr
+    table = [line for line in out.stdout.splitlines() if line.startswith("|")]
+    assert table[0].split("|")[1:-1] == [
+        " Model ", " Task ", " Strict (%) ", " Flexible (%) ", " No answer (%) ", " Reasoning tokens ", " Truncated (%) "]
+    assert len(table) == 4  # header, rule, one row per task
+    assert "exact_match" not in out.stdout  # lm-eval's own table went to the file
+    assert "exact_match" in (tmp_path / "demo" / "lm_eval_table.txt").read_text()

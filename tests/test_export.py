@@ -30,7 +30,10 @@ def test_utils_imports_only_stdlib_at_top_level(tmp_path):
     assert roots <= set(sys.stdlib_module_names), roots - set(sys.stdlib_module_names)
     yamls = sorted(p.name for p in target.glob("*.yaml"))
     assert "aime24_lrm.yaml" in yamls and "lrm_compression.yaml" in yamls
+    # The base task and the shared template it includes (copied beside it).
     base = (target / "aime24_lrm.yaml").read_text()
+    assert "include: _lrm_template_yaml" in base
+    base += (target / "_lrm_template_yaml").read_text()
     assert "!function utils.aime24_process_results" in base and "reasoning_tokens" not in base
     assert "exact_match" in base and "no_answer" in base
     assert (target / "resources" / "musique_paper100_ids.txt").is_file()
@@ -100,3 +103,14 @@ def test_exported_folder_runs_in_plain_lm_eval_with_the_same_scores(tmp_path, ti
     assert ours.returncode == 0, ours.stderr[-4000:]
     assert _scores(tmp_path / "up") == _scores(tmp_path / "ours")
     assert set(_scores(tmp_path / "up")) == set(TASKS)
+
+
+def test_installed_package_needs_no_tests_folder():
+    """The golden hashes ship inside the package, and bench scripts import only the
+    installed packages (no sys.path edits to reach tests/ or the checkout)."""
+    assert export.HASHES_FILE.is_file()
+    assert Path(export.__file__).resolve().parent in export.HASHES_FILE.resolve().parents
+    for script in sorted((REPO / "bench").glob("*.py")):
+        text = script.read_text(encoding="utf-8")
+        assert "sys.path.insert" not in text and "sys.path.append" not in text, script.name
+        assert "from test_" not in text and "from helpers" not in text, script.name

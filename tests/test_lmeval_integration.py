@@ -33,19 +33,25 @@ def test_startup_imports_only_the_tiny_hook(tmp_path):
 
 
 def test_task_manager_indexes_our_tasks_and_the_switch_turns_it_off(tmp_path, offline_env):
+    """Our tasks join lm-eval's defaults; ``include_defaults=False`` (a user asking for
+    only their own include_path) gets none of them (issue 12 defect 7)."""
     code = """
+        import json
         from lm_eval.tasks import TaskManager
-        tm = TaskManager(include_defaults=False)
-        print(sorted(tm.all_tasks))
-    """
+        ours = %r
+        print(json.dumps({
+            "with_defaults": sorted(set(TaskManager().all_tasks) & set(ours)),
+            "without_defaults": sorted(TaskManager(include_defaults=False).all_tasks),
+        }))
+    """ % (TASKS + PAPER_TASKS + ["lrm_compression", "lrm_compression_paper"],)
     out = py(code, env=offline_env, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    listed = out.stdout.strip()
-    for name in TASKS + PAPER_TASKS + ["lrm_compression", "lrm_compression_paper"]:
-        assert f"'{name}'" in listed
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["with_defaults"] == sorted(TASKS + PAPER_TASKS + ["lrm_compression", "lrm_compression_paper"])
+    assert seen["without_defaults"] == []
     off = py(code, env={**offline_env, "LRM_BENCH_AUTOLOAD": "0"}, cwd=tmp_path)
     assert off.returncode == 0, off.stderr
-    assert off.stdout.strip() == "[]"
+    assert json.loads(off.stdout.strip().splitlines()[-1]) == {"with_defaults": [], "without_defaults": []}
 
 
 def test_models_register_after_lm_evals_own(tmp_path, offline_env):
@@ -99,7 +105,7 @@ def test_installed_wheel_carries_task_configs_and_the_hook(tmp_path, offline_env
         from lm_eval.tasks import TaskManager
         print(lrm_tasks.__file__)
         print(lrm_tasks.TASK_CONFIG_DIR)
-        print(sorted(TaskManager(include_defaults=False).all_tasks))
+        print(sorted(TaskManager().all_tasks))
     """, env=env, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     file_, config_dir, tasks = out.stdout.strip().splitlines()

@@ -162,7 +162,7 @@ def test_a_tasks_own_prompts_calibrate(task_dir, tiny_hf_dir):
     from transformers import AutoTokenizer
 
     from compressors.calibration import CalibrationSpec, build_calibration
-    from lrm_backends.cli.compress import task_prompts
+    from lrm_backends.models.pruned import task_prompts
 
     prompts = task_prompts("lrm_pruned_smoke", include_path=str(task_dir), include_defaults=False)
     assert prompts == ["The quick brown fox jumps over the", "The answer is"]

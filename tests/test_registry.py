@@ -10,7 +10,6 @@ import subprocess
 import sys
 import types
 import warnings
-from pathlib import Path
 
 import pytest
 
@@ -229,22 +228,3 @@ def test_lrm_plugins_command_table_and_json(monkeypatch):
     rows = {r["name"]: r for r in json.loads(out.getvalue())}
     assert rows["acme"]["backends"] == {"acme-lm": "a.b:C"}
     assert rows["lrm_backends.builtin"]["distribution"] == "lrm-bench"
-
-
-def test_pyproject_entry_points_name_exactly_the_builtin_backends():
-    """lm-eval's proposed ``lm_eval.models`` entry points and builtin.py list the same
-    backends with the same targets, and every target's module imports and defines its
-    class (directly, or built on first access through LazyClass)."""
-    import importlib
-    import tomllib
-
-    from lrm_backends.models.lazy import LazyClass
-
-    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
-    declared = pyproject["project"]["entry-points"]["lm_eval.models"]
-    assert declared == BUILTIN_BACKENDS
-    for name, target in declared.items():
-        module_name, _, class_name = target.partition(":")
-        module = importlib.import_module(module_name)  # light: heavy bases are built lazily
-        lazy = [v for v in vars(module).values() if isinstance(v, LazyClass) and v.name == class_name]
-        assert class_name in vars(module) or lazy, f"{name}: {target} names no class of {module_name}"

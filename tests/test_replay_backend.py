@@ -191,3 +191,83 @@ def test_replay_through_lm_eval_scores_like_lrm_tasks_scoring(tmp_path, monkeypa
         assert s["exact_match"] == float(want)
         seen[s["doc"]["doc_key"], s["filter"]] = want
     assert len(seen) == 6 and any(seen.values()) and not all(seen.values())
+
+
+def test_console_says_what_came_from_the_cache(tmp_path):
+    """Issue 16 item 12: the run ends with "N responses from the cache, M generated"."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    path = write_jsonl(tmp_path / "r.jsonl", [
+        {"task": "aime24_lrm", "doc_key": k, "response": "\\boxed{1}"} for k in ("demo-1", "demo-2", "demo-3")])
+    env = {**os.environ, "LRM_DATA_DIR": str(SAMPLES_DIR), "LRM_RECORDS_DIR": str(tmp_path / "records"),
+           "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    lrm = Path(sys.executable).parent / "lrm"
+    cmd = [str(lrm), "eval", "--model", "lrm-replay", "--model_args", f"responses={path}", "--tasks", "aime24_lrm"]
+    lines = []
+    for extra in ([], ["--cache", str(tmp_path / "cache")], ["--cache", str(tmp_path / "cache")]):
+        out = subprocess.run(cmd + extra, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+        assert out.returncode == 0, out.stderr[-2000:]
+        lines.append([ln for ln in out.stderr.splitlines() if re.match(r"lrm-bench: \d+ responses", ln)])
+    assert lines[0] == ["lrm-bench: 3 responses generated (no --cache: a rerun generates them again)"]
+    assert len(lines[1]) == 1 and lines[1][0].startswith("lrm-bench: 0 responses from the cache, 3 generated (cache: ")
+    assert len(lines[2]) == 1 and lines[2][0].startswith("lrm-bench: 3 responses from the cache, 0 generated (cache: ")
+
+
+def test_a_raising_recorder_is_reported_once_and_skipped(tmp_path, monkeypatch):
+    """Issue 12 defect 1: a third-party recorder that raises must not crash the
+    evaluation after all generation; it is reported once and skipped, the others go on."""
+    import warnings
+
+    import lm_eval
+
+    from lrm_backends.hookspecs import hookimpl
+    from lrm_backends.plugins import PluginWarning, get_plugin_manager
+    from lrm_backends.run.lmeval_glue import activate
+    from lrm_tasks.data import load_docs
+
+    class Broken:
+        calls = 0
+
+        @hookimpl
+        def lrm_record_response(self, record):
+            Broken.calls += 1
+            raise RuntimeError("disk full")
+
+    class Collector:
+        records: list = []
+        tasks: list = []
+
+        @hookimpl
+        def lrm_record_response(self, record, run):
+            Collector.records.append((record["doc_key"], run.model))
+
+        @hookimpl
+        def lrm_record_task(self, task):
+            Collector.tasks.append(task)
+
+    monkeypatch.setenv("LRM_DATA_DIR", str(SAMPLES_DIR))
+    monkeypatch.setenv("LRM_RECORDS_DIR", str(tmp_path / "records"))
+    keys = [d["doc_key"] for d in load_docs("aime24")]
+    path = write_jsonl(tmp_path / "r.jsonl", [
+        {"task": "aime24_lrm", "doc_key": k, "response": "so \\boxed{1}.</think>\n\\boxed{1}"} for k in keys])
+    pm = get_plugin_manager()
+    pm.register(Broken(), name="broken-recorder")
+    pm.register(Collector(), name="collector")
+    try:
+        activate()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            out = lm_eval.simple_evaluate(model="lrm-replay", model_args=f"responses={path}", tasks=["aime24_lrm"])
+    finally:
+        pm.unregister(name="broken-recorder")
+        pm.unregister(name="collector")
+    assert out["results"]["aime24_lrm"]["exact_match,strict"] is not None
+    assert Broken.calls == 1
+    ours = [w for w in caught if issubclass(w.category, PluginWarning)]
+    assert len(ours) == 1 and "broken-recorder" in str(ours[0].message) and "disk full" in str(ours[0].message)
+    assert sorted(k for k, _ in Collector.records) == sorted(keys)
+    assert Collector.tasks == ["aime24_lrm"]
+    assert list((tmp_path / "records").glob("lrm_responses_aime24_lrm_*.jsonl"))  # the default recorder too

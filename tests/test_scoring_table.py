@@ -101,6 +101,14 @@ MQ_SHIELD = _mq("When did the 1961-62 league champion win the Harbour Shield?", 
 MQ_TONY = _mq("What did the spouse of Ilse Varga win a Tony for?", "Best Choreography in a Musical")
 MQ_FOLLOW = _mq("Who did the founder of the Amber Circle follow?", "Tomas Weller")
 
+AIME_AREA = {"problem": "A triangle has base 7 and height 12. Find the area of the triangle.", "answer": 42}
+AIME_SQUARE = {"problem": "A square's side is the sum of the first ten odd numbers. Find the area of the square.", "answer": 10000}
+ISM_INPUT = (
+    "A faint, broad emission line comes from gas at about 8000 K. Which phase of the interstellar medium emits it?\n"
+    "Options:\n(A) Cold molecular cloud\n(B) Hot ionized medium\n(C) Dense core\n(D) Warm ionized medium"
+)
+ISM_DOC = {"input": ISM_INPUT, "target": "(D)"}
+
 LONG_THINKING = (
     "Okay, so I need to figure this out. Let me start by listing what I know.\n\n"
     "Hmm, wait. Let me re-check that step, because I might have made a mistake.\n\n" * 40
@@ -142,6 +150,19 @@ CASES = [
     Case("aime_last_think_close_wins", "aime24", "a</think>\\boxed{11}\nhmm, wait</think>\n\\boxed{25}", AIME_HUB, "25", "25", True),
     Case("aime_unbalanced_box_ignored", "aime24", "...</think>\nThe answer is \\boxed{25", AIME_HUB, None, None, False),
     # ---------------------------------------------------------------- BBH temporal_sequences
+    # A conclusion in plain words just before a final check that never finished
+    # (lrm_tasks.text.final_conclusion); intermediate results are not answers.
+    Case("aime_conclusion_before_unfinished_check", "aime24", LONG_THINKING + "The base is 7 and the height is 12. So the area is 42 square units. But let me verify the base once more. The base runs from", AIME_AREA, None, "42", True),
+    Case("aime_conclusion_check_cut_mid_word", "aime24", LONG_THINKING + "So the area is 42. Wait, let me double-check the hei", AIME_AREA, None, "42", True),
+    Case("aime_intermediate_result_not_answer", "aime24", LONG_THINKING + "1+3+5+...+19. So the sum of the first ten odd numbers is 100. But let me check that once more: 1+3=4, 4+5", AIME_SQUARE, None, None, False),
+    Case("aime_conclusion_then_moves_on", "aime24", LONG_THINKING + "So the area is 42. Now the height of the second triangle is", AIME_AREA, None, None, False),
+    Case("aime_hedged_conclusion_not_answer", "aime24", LONG_THINKING + "So the area is probably 42. But let me verify the base", AIME_AREA, None, None, False),
+    Case("aime_conclusion_expression_not_answer", "aime24", LONG_THINKING + "So the area is 42 + h. But let me verify h", AIME_AREA, None, None, False),
+    Case("aime_box_after_conclusion_wins", "aime24", LONG_THINKING + "So the area is 40. But let me verify. Base 7, height 12, so \\boxed{42}. Hmm, let me", AIME_AREA, None, "42", True),
+    Case("bbh_paraphrased_option_before_check", "bbh_temporal_sequences", LONG_THINKING + "It is faint, broad and about 8000 kelvin. So it must be a warm ionized gas. But let me double-check the temperature of", ISM_DOC, None, "(D)", True),
+    Case("bbh_paraphrase_ambiguous_not_answer", "bbh_temporal_sequences", LONG_THINKING + "So it must be some ionized phase. But let me double-check the temperature of", ISM_DOC, None, None, False),
+    Case("bbh_conclusion_time_range_before_check", "bbh_temporal_sequences", LONG_THINKING + "So the time she could have gone is between 2pm and 8pm. Wait, let me check Lisa's sighting again", BBH_HUB, None, "(C)", True),
+    Case("bbh_intermediate_fact_not_answer", "bbh_temporal_sequences", LONG_THINKING + "So Karen is at the gym from 8pm to 9pm. But let me verify that with Lisa", BBH_HUB, None, None, False),
     Case("bbh_bold_answer_marker", "temporal_sequences", "...</think>\n\nKaren was free from 2pm to 8pm.\n\n**Answer:** (C) 2pm to 8pm", BBH_HUB, "(C)", "(C)", True),
     Case("bbh_answer_colon_bare_letter", "bbh_temporal_sequences_lrm", "...</think>\n\nThe correct answer is (C) 2pm to 8pm.\n\nAnswer: C", BBH_CANON, "(C)", "(C)", True),
     Case("bbh_letter_paren_line", "bbh_temporal_sequences", "...</think>\n\nC) 2pm to 8pm", BBH_HUB, "(C)", "(C)", True),
@@ -331,7 +352,7 @@ def test_non_string_response_never_raises(bad: object) -> None:
     assert result.answer_strict is None or isinstance(result.answer_strict, str)
 
 
-@pytest.mark.parametrize("module_name", ["lrm_tasks.scoring", "lrm_tasks.extractors", "lrm_tasks.metrics"])
+@pytest.mark.parametrize("module_name", ["lrm_tasks.scoring", "lrm_tasks.text", "lrm_tasks.benchmarks", "lrm_tasks.benchmarks.spec", "lrm_tasks.benchmarks.aime", "lrm_tasks.benchmarks.bbh_temporal", "lrm_tasks.benchmarks.folio", "lrm_tasks.benchmarks.musique", "lrm_tasks.metrics"])
 def test_module_doctests(module_name: str) -> None:
     import doctest
     import importlib

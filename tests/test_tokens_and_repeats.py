@@ -102,3 +102,27 @@ def test_unknown_counts_leave_token_metrics_out():
     (strict,) = harness.aime24_strict([["x</think>\\boxed{25}"]], [AIME_DOC])
     m = harness.aime24_process_results(AIME_DOC, [strict])
     assert m == {"exact_match": 1.0, "no_answer": 0.0}
+
+
+def test_each_response_is_scored_once_across_both_filters(monkeypatch):
+    """lm-eval runs the strict and the flexible filter over the same responses: the
+    second must reuse the first one's score, and both report the same verdicts."""
+    calls = []
+    real_score = harness.score
+    monkeypatch.setattr(harness, "score", lambda *a, **kw: calls.append(a[1]) or real_score(*a, **kw))
+    docs = [AIME_DOC, {**AIME_DOC, "doc_key": "2024-I-2", "answer": "7"}]
+    resps = [k_responses("25", None)[0], k_responses("7", "3", "7")[0]]
+    previous = records.set_context(records.RunContext())
+    try:
+        strict = harness.aime24_strict(resps, docs)
+        flexible = harness.aime24_flexible(resps, docs)
+        metrics = [harness.aime24_process_results(d, [s]) for d, s in zip(docs, strict)]
+        metrics += [harness.aime24_process_results(d, [f]) for d, f in zip(docs, flexible)]
+    finally:
+        records.set_context(previous)
+    assert sorted(calls) == sorted(r for rs in resps for r in rs)  # 5 responses, 5 scorings
+    assert [[a.score for a in row] for row in strict] == [[a.score for a in row] for row in flexible]
+    assert [m["exact_match"] for m in metrics] == [0.5, 2 / 3, 0.5, 2 / 3]
+    # A new document object with the same text is scored afresh (no stale verdict).
+    again = harness.aime24_flexible([resps[0]], [{**AIME_DOC, "answer": "3"}])
+    assert [a.correct for a in again[0]] == [False, False] and len(calls) == 7

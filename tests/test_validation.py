@@ -91,6 +91,7 @@ class Case:
     output_path: str | None = None
     metadata: dict | None = None
     env: dict | None = None
+    limit: str | None = None
     message: str | Callable[[], str] = ""
 
     def argv(self) -> list[str]:
@@ -101,6 +102,8 @@ class Case:
             out += ["--output_path", self.output_path]
         if self.metadata:
             out += ["--metadata", json.dumps(self.metadata)]
+        if self.limit is not None:
+            out += ["--limit", self.limit]
         return out
 
     def expected(self) -> str:
@@ -233,6 +236,37 @@ CASES: dict[str, Callable[[Path], Case]] = {
         env={"LRM_RECORDS_DIR": str(_file(tmp) / "records")},
         message=f"LRM_RECORDS_DIR={tmp}/notes.txt/records: cannot write there ({tmp}/notes.txt is a file, "
                 "not a folder). Pass a folder you can write to."),
+    "limit zero": lambda tmp: Case(
+        limit="0",
+        message="--limit 0: no document would be evaluated. Pass a number of documents per task "
+                "(e.g. --limit 8) or a fraction in (0, 1) (e.g. --limit 0.1), or leave --limit out "
+                "to evaluate every document."),
+    "empty id list": lambda tmp: Case(
+        metadata={"ids": str(_empty_ids(tmp))},
+        message=f"--metadata ids={tmp}/ids.txt: the file lists no ids. Put one id per line (or a "
+                "JSON array), or name a shipped list: " + ", ".join(_shipped_id_lists()) + "."),
+    "gguf n_ctx not a number": lambda tmp: Case(
+        model="lrm-gguf", model_args="pretrained=/tmp/x.gguf,n_ctx=big",
+        message="--model_args n_ctx=big: the lrm-gguf backend expects n_ctx to be an integer. Pass e.g. "
+                "n_ctx=40960."),
+    "replay responses missing": lambda tmp: Case(
+        model="lrm-replay", model_args="responses=/nonexistent.jsonl",
+        message="--model_args responses=/nonexistent.jsonl: no such file or folder. Pass lm-eval "
+                "samples_*.jsonl (or their folder), per-response records, or JSON lines of "
+                '{"task", "doc_key", "response"}.'),
+    "replay without responses": lambda tmp: Case(
+        model="lrm-replay", model_args="tokenizer=gpt2",
+        message="--model lrm-replay needs saved responses: add --model_args responses=PATH (a "
+                'samples_*.jsonl file, a folder of them, our records, or JSON lines of {"task", '
+                '"doc_key", "response"}).'),
+    "replay key typo": lambda tmp: Case(
+        model="lrm-replay", model_args=f"responses={tmp},on_misisng=noanswer",
+        message="--model_args on_misisng=noanswer: the lrm-replay backend has no argument 'on_misisng'. "
+                "Did you mean 'on_missing'? It takes: responses, tokenizer, on_missing. Remove it or "
+                "correct the name."),
+    "replay on_missing value": lambda tmp: Case(
+        model="lrm-replay", model_args=f"responses={tmp},on_missing=skip",
+        message="--model_args on_missing=skip: expected one of error, noanswer."),
     "cache under a file": lambda tmp: Case(
         metadata={"lrm_cache": str(_file(tmp) / "cache")},
         message=f"--cache {tmp}/notes.txt/cache: cannot write there ({tmp}/notes.txt is a file, not a "
@@ -275,6 +309,17 @@ def _file(tmp: Path) -> Path:
     return f
 
 
+def _empty_ids(tmp: Path) -> Path:
+    (tmp / "ids.txt").write_text("# no ids yet\n", encoding="utf-8")
+    return tmp / "ids.txt"
+
+
+def _shipped_id_lists() -> list[str]:
+    from lrm_tasks import harness
+
+    return list(harness.ID_LISTS)
+
+
 def _apply(case: Case, monkeypatch) -> None:
     for key, value in (case.env or {}).items():
         monkeypatch.setenv(key, value)
@@ -305,6 +350,8 @@ def test_simple_evaluate_fails_before_building_the_model(name, tmp_path, monkeyp
         kwargs["evaluation_tracker"] = EvaluationTracker(output_path=case.output_path)
     if case.metadata:
         kwargs["metadata"] = case.metadata
+    if case.limit is not None:
+        kwargs["limit"] = float(case.limit)
     start = time.perf_counter()
     with pytest.raises(ValidationError) as err:
         lm_eval.simple_evaluate(**kwargs)
@@ -391,33 +438,35 @@ def test_lrm_pruned_checks_import_neither_torch_nor_the_hf_backend(tmp_path):
     assert {"pretrained", "batch_size", "dtype", "device", "max_length", "think_end_token"} <= hf_backend_arg_names()
 
 
-@pytest.mark.parametrize("module_name", ["lrm_backends.errors", "lrm_backends.run.settings"])
-def test_settings_and_errors_doctests(module_name, monkeypatch):
-    """One lookup rule, one repeats rule, one "did you mean" (their examples run)."""
-    import doctest
-    import importlib
+def test_lrm_eval_help_shows_our_flags_first(capsys):
+    """Issue 16 item 13: our own flags, and --cache vs lm-eval's --use_cache, come first."""
+    code = cli.main(["eval", "--help"])
+    out = capsys.readouterr().out
+    assert code == 0
+    ours = out.index("--repeats K")
+    for flag in ("--cache DIR", "--strict", "--max-retries N", "--allow-failures", "--use_cache"):
+        assert flag in out[: out.index("lm_eval's own options follow.")]
+    assert ours < out.index("--model_args")  # lm-eval's run options follow ours
 
-    monkeypatch.delenv("LRM_SAFETENSORS_ONLY", raising=False)
-    result = doctest.testmod(importlib.import_module(module_name))
-    assert result.attempted > 0 and result.failed == 0
 
+@pytest.mark.parametrize("argv, message", [
+    (["--model", "hf", "--model_args", "pretrained=x", "--tasks", "musique_ctx_lmr"],
+     "lm_eval: error: --tasks musique_ctx_lmr: no such task, group or tag. Did you mean 'musique_ctx_lrm'"),
+    (["--model", "lrm-replay", "--model_args", "responses=.,on_misisng=x", "--tasks", "aime24_lrm"],
+     "lm_eval: error: --model_args on_misisng=x: the lrm-replay backend has no argument 'on_misisng'. "
+     "Did you mean 'on_missing'?"),
+])
+def test_plain_lm_eval_mistakes_are_one_line(argv, message, tmp_path):
+    """Issue 16 item 15: plain `lm_eval` (through the import hook) gives the same one-line
+    errors as `lrm eval`, with suggestions, and no traceback."""
+    import shutil
+    import subprocess
+    import sys
 
-def test_settings_resolve_metadata_then_environment_then_default(monkeypatch, tmp_path):
-    from lrm_backends.run.settings import settings_from
-
-    for var in ("LRM_CACHE_DIR", "LRM_STRICT", "LRM_REPEATS", "LRM_DATA_DIR", "LRM_RECORDS_DIR", "LRM_TOKENIZER"):
-        monkeypatch.delenv(var, raising=False)
-    default = settings_from(None)
-    assert (default.cache_dir, default.strict, default.repeats, default.data_dir, default.records_dir, default.tokenizer) == (
-        None, False, None, None, None, None)
-    monkeypatch.setenv("LRM_REPEATS", "4")
-    monkeypatch.setenv("LRM_DATA_DIR", str(tmp_path / "env-data"))
-    monkeypatch.setenv("LRM_RECORDS_DIR", str(tmp_path / "records"))
-    s = settings_from({"repeats": 8}, {"lrm_tokenizer": "org/tok"})
-    assert (s.repeats, s.data_dir, s.data_dir_source) == (8, tmp_path / "env-data", "LRM_DATA_DIR")
-    assert s.records_dir == tmp_path / "records" and s.tokenizer == "org/tok"
-    assert settings_from({"data_dir": str(tmp_path / "meta")}).data_dir_source == "data_dir"
-    monkeypatch.setenv("LRM_TOKENIZER", "env/tok")  # the environment wins over model_args
-    assert settings_from({}, {"lrm_tokenizer": "org/tok"}).tokenizer == "env/tok"
-    with pytest.raises(ValidationError, match="repeats=0"):
-        settings_from({"repeats": 0})
+    lm_eval = shutil.which("lm_eval", path=str(Path(sys.executable).parent)) or "lm_eval"
+    env = {**os.environ, "LRM_DATA_DIR": str(SAMPLES), "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([lm_eval, *argv], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert out.returncode == 2
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith(message), out.stderr[-2000:]
+    assert "Traceback" not in out.stderr

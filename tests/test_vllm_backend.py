@@ -22,6 +22,7 @@ from lrm_tasks.text import Generation
 
 FAKE_VLLM = Path(__file__).resolve().parent / "helpers" / "fake_vllm"
 SAMPLES = Path(__file__).resolve().parents[1] / "lrm_tasks" / "samples"
+TASK_DIR = str(Path(__file__).resolve().parents[1] / "task_configs")  # ours, without lm-eval's own
 SAMPLED = {"until": [], "do_sample": True, "temperature": 0.6, "top_p": 0.95, "max_gen_toks": 12}
 
 
@@ -222,7 +223,7 @@ def test_a_failed_request_is_recorded_and_counted_and_the_run_goes_on(
     meta = {"repeats": 2}
     results = lm_eval.simple_evaluate(
         model="lrm-vllm", model_args=f"pretrained={tiny_hf_dir},max_model_len=512", tasks=["aime24_lrm"],
-        limit=2, gen_kwargs="max_gen_toks=8", task_manager=TaskManager(include_defaults=False, metadata=meta),
+        limit=2, gen_kwargs="max_gen_toks=8", task_manager=TaskManager(include_defaults=False, include_path=TASK_DIR, metadata=meta),
         metadata=meta,
     )
     assert results["lrm"]["failed_requests"] == 2 and results["lrm"]["failed_by_task"] == {"aime24_lrm": 2}
@@ -239,6 +240,44 @@ def test_a_failed_request_is_recorded_and_counted_and_the_run_goes_on(
     with pytest.raises(RuntimeError, match="cannot serve this prompt"):
         lm_eval.simple_evaluate(
             model="lrm-vllm", model_args=f"pretrained={tiny_hf_dir},max_model_len=512", tasks=["aime24_lrm"],
-            limit=2, gen_kwargs="max_gen_toks=8", task_manager=TaskManager(include_defaults=False),
+            limit=2, gen_kwargs="max_gen_toks=8", task_manager=TaskManager(include_defaults=False, include_path=TASK_DIR),
             metadata={"lrm_strict": True},
         )
+
+
+def test_retry_count_reaches_the_results_lrm_block(fake_vllm, tiny_hf_dir, tmp_path, monkeypatch, lrm_vllm_registered):
+    from lm_eval.tasks import TaskManager
+
+    import lm_eval
+    from lrm_backends.run.lmeval_glue import activate
+    from lrm_backends.run.failures import take_outcome
+
+    activate()
+    monkeypatch.setenv("LRM_DATA_DIR", str(SAMPLES))
+    monkeypatch.setenv("LRM_RECORDS_DIR", str(tmp_path / "records"))
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    first_doc = json.loads((SAMPLES / "aime24.jsonl").read_text().splitlines()[0])
+    needle = str(first_doc.get("Problem") or first_doc.get("problem"))[:40]
+    tokenizer = __import__("transformers").AutoTokenizer.from_pretrained(tiny_hf_dir)
+    poison = tokenizer(needle, add_special_tokens=False)["input_ids"][2:8]
+    left = {"n": 2}
+
+    def fails_twice(tokens, sp):
+        hit = any(tokens[i:i + len(poison)] == poison for i in range(len(tokens)))
+        if hit and left["n"] > 0:
+            left["n"] -= 1
+            return True
+        return False
+
+    fake_vllm.LLM.fail_when = staticmethod(fails_twice)
+    meta = {"lrm_max_retries": 3}
+    results = lm_eval.simple_evaluate(
+        model="lrm-vllm", model_args=f"pretrained={tiny_hf_dir},max_model_len=512", tasks=["aime24_lrm"],
+        limit=2, gen_kwargs="max_gen_toks=8", task_manager=TaskManager(include_defaults=False, include_path=TASK_DIR, metadata=meta),
+        metadata=meta,
+    )
+    lrm = results["lrm"]
+    assert lrm["failed_requests"] == 0 and lrm["max_retries"] == 3
+    # The first failure is the chunk of two; the second the poisoned request alone; one retry heals it.
+    assert lrm["retries"] == 1 and lrm["recovered_by_retry"] == 1 and left["n"] == 0
+    assert take_outcome() is not None  # noted for the exit status (0: nothing failed)

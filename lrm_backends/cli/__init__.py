@@ -13,8 +13,6 @@ import os
 import sys
 from collections.abc import Sequence
 
-from lrm_backends.errors import UserError, ValidationError
-
 # Subcommand modules, each exposing add_parser(subparsers); imported lazily by name.
 SUBCOMMANDS: tuple[str, ...] = (
     "lrm_backends.cli.compress",
@@ -25,9 +23,13 @@ SUBCOMMANDS: tuple[str, ...] = (
 )
 
 
+from lrm_backends.errors import UserError  # noqa: E402  (re-exported: lrm_backends.cli.UserError)
+
+
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean the user asked for something that cannot work."""
     from lrm_backends.run.cache import CacheError
+    from lrm_backends.errors import ValidationError
 
     return (UserError, ValidationError, CacheError)
 
@@ -55,8 +57,9 @@ def translate_lrm_options(argv: Sequence[str]) -> list[str]:
 
     ``--repeats K`` becomes ``"repeats": K`` in ``--metadata`` (merged with any JSON the
     user passed), which our tasks read; ``--cache DIR`` becomes ``"lrm_cache": DIR`` and
-    ``--strict`` ``"lrm_strict": true`` (see ``lrm_backends.run.cache``). Plain lm_eval users
-    pass that metadata directly.
+    ``--strict`` ``"lrm_strict": true`` (see ``lrm_backends.run.cache``); ``--max-retries N``
+    ``"lrm_max_retries": N`` and ``--allow-failures`` ``"lrm_allow_failures": true`` (see
+    ``lrm_backends.run.failures``). Plain lm_eval users pass that metadata directly.
 
     >>> translate_lrm_options(["--tasks", "aime24_lrm", "--repeats", "4"])
     ['--tasks', 'aime24_lrm', '--metadata', '{"repeats": 4}']
@@ -68,14 +71,24 @@ def translate_lrm_options(argv: Sequence[str]) -> list[str]:
     argv = list(argv)
     repeats = _pop_option(argv, "--repeats")
     cache = _pop_option(argv, "--cache")
+    retries = _pop_option(argv, "--max-retries")
     strict = "--strict" in argv
-    argv = [a for a in argv if a != "--strict"]
-    if repeats is None and cache is None and not strict:
+    allow = "--allow-failures" in argv
+    argv = [a for a in argv if a not in ("--strict", "--allow-failures")]
+    if repeats is None and cache is None and not strict and retries is None and not allow:
         return argv
-    from lrm_backends.run.settings import positive_int
+    if retries is not None and not retries.isdigit():
+        raise UserError(f"--max-retries {retries!r}: expected a non-negative integer (retries per failed request), e.g. --max-retries 2")
+    if repeats is not None:
+        from lrm_backends.errors import ValidationError
+        from lrm_backends.run.settings import repeats as parse_repeats
 
-    if repeats is not None and positive_int(repeats) is None:
-        raise UserError(f"--repeats {repeats!r}: expected a positive integer (samples per question), e.g. --repeats 8")
+        try:
+            parse_repeats({"repeats": repeats})
+        except ValidationError:
+            raise UserError(
+                f"--repeats {repeats!r}: expected a positive integer (samples per question), e.g. --repeats 8"
+            ) from None
     if cache is not None and not cache.strip():
         raise UserError("--cache '': expected a folder for the response cache, e.g. --cache runs/cache")
     raw = _pop_option(argv, "--metadata")
@@ -86,12 +99,35 @@ def translate_lrm_options(argv: Sequence[str]) -> list[str]:
     if not isinstance(meta, dict):
         raise UserError(f"--metadata {raw!r} must be a JSON object")
     if repeats is not None:
-        meta["repeats"] = positive_int(repeats)
+        meta["repeats"] = int(repeats)
     if cache is not None:
         meta["lrm_cache"] = cache
     if strict:
         meta["lrm_strict"] = True
+    if retries is not None:
+        meta["lrm_max_retries"] = int(retries)
+    if allow:
+        meta["lrm_allow_failures"] = True
     return [*argv, "--metadata", json.dumps(meta)]
+
+
+EVAL_HELP = """\
+usage: lrm eval [lrm-bench options] [lm_eval run options]
+
+lm_eval with lrm-bench's tasks and backends registered. lrm-bench's own options:
+  --repeats K          sample K responses per question (avg@K, pass@k, maj@k)
+  --cache DIR          keep every response in DIR as it arrives; the same command
+                       again generates only what is missing (not lm-eval's
+                       --use_cache, which keys on the request text and keeps no
+                       sampled repeats apart)
+  --strict             stop at the first failed request instead of recording it
+  --max-retries N      retries of a failed request (default 2), never a reload
+  --allow-failures     exit 0 even when some requests failed (default: exit 3)
+Plain lm_eval takes the same settings as --metadata '{"repeats": K, "lrm_cache": DIR,
+"lrm_strict": true, "lrm_max_retries": N, "lrm_allow_failures": true}'.
+
+lm_eval's own options follow.
+"""
 
 
 def run_lm_eval(argv: Sequence[str]) -> int:
@@ -99,6 +135,10 @@ def run_lm_eval(argv: Sequence[str]) -> int:
     from lrm_backends.run.lmeval_glue import activate
     from lrm_backends.run.settings import SAFETENSORS_ONLY_ENV
 
+    if any(a in ("-h", "--help") for a in argv):
+        print(EVAL_HELP)
+        if argv[:1] != ["run"]:
+            argv = ["run", *argv]  # lm_eval's `run` options, not its list of commands
     argv = translate_lrm_options(argv)
     # Checkpoints of lm-eval's hf backend load from safetensors only (lmeval_glue), unless
     # the user set LRM_SAFETENSORS_ONLY=0 or passes use_safetensors=False.
@@ -114,7 +154,7 @@ def run_lm_eval(argv: Sequence[str]) -> int:
 
         sys.argv = ["lrm eval", *argv]
         cli_evaluate()
-    except SystemExit as exc:  # argparse --help / errors
+    except SystemExit as exc:  # argparse --help / errors; failed requests or engine (lmeval_glue.patch_cli)
         return int(exc.code or 0) if not isinstance(exc.code, str) else 1
     finally:
         sys.argv = saved

@@ -4,11 +4,13 @@
         --calib FILE|c4|wikitext2|hf:DATASET|task:NAME --out DIR
     lrm compress wanda ...       (same options)
     lrm compress magnitude ...   (no calibration)
+    (one subcommand per row of compressors.methods, with that row's knobs)
     lrm compress gguf --model IN.gguf --type Q4_K_M --out OUT.gguf
 
 ``add_parser(subparsers)`` adds the subcommand to the ``lrm`` parser; every leaf parser
 sets ``func``, a handler taking the parsed namespace and returning an exit status
-(``sys.exit(args.func(args))``). Heavy imports happen inside the handlers.
+(``sys.exit(args.func(args))``). Heavy imports happen inside the handlers
+(``compressors.methods`` is standard library only).
 """
 
 from __future__ import annotations
@@ -16,128 +18,75 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
+
+from compressors.methods import (
+    CALIBRATION_KNOBS,
+    TARGET_KNOBS,
+    Knob,
+    MethodSpec,
+    get_method,
+    method_names,
+    methods,
+    positive_integer,
+)
 
 logger = logging.getLogger(__name__)
 
-PRUNE_METHODS = ("sparsegpt", "wanda", "magnitude")
 EXIT_USAGE = 2  # argparse's status for bad arguments
-# Defaults mirror compressors.calibration (SparseGPT paper: 128 x 2048 tokens of C4);
-# repeated here so that building the parser imports nothing heavy.
-DEFAULT_CALIB = "c4"
-DEFAULT_CALIB_SAMPLES = 128
-DEFAULT_CALIB_SEQLEN = 2048
-DEFAULT_TASK_PROMPT_LIMIT = None
-
-_METHOD_HELP = {
-    "sparsegpt": "SparseGPT (Frantar & Alistarh 2023): OBS weight updates from calibration Hessians",
-    "wanda": "Wanda (Sun et al. 2024): |W| x input-activation norm, no weight update",
-    "magnitude": "magnitude pruning: smallest |W| per matrix, no data",
-}
+# The orchestration's batch size (compressors.orchestrate.DEFAULT_TOKENS_PER_BATCH, not
+# imported: that module needs torch), a knob of every method that calibrates.
+_TOKENS_PER_BATCH = Knob(
+    "tokens_per_batch", int, None, "calibration tokens per forward call (default: 8192)", check=positive_integer
+)
 
 
-def _sparsity(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"sparsity {text!r} is not a number; pass a fraction in (0, 1), e.g. 0.5"
-        ) from None
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(
-            f"sparsity {text} is outside (0, 1); pass the fraction of weights to zero, e.g. 0.5 for 50%"
-        )
-    return value
+def _argument_type(knob: Knob) -> Callable[[str], Any]:
+    """``knob.parse`` as an ``argparse`` type (its message becomes the usage error)."""
+
+    def parse(text: str) -> Any:
+        try:
+            return knob.parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = knob.name
+    return parse
 
 
-def _pattern(text: str) -> str:
-    from compressors.masks import parse_pattern
-
-    try:
-        n, m = parse_pattern(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return f"{n}:{m}"
+def _add_knob(group: Any, knob: Knob, default: Any) -> None:
+    """``--knob-name`` from its row; the help shows the table's default."""
+    shown = f" (default: {knob.default})" if knob.default is not None and default is None else ""
+    shown = " (default: %(default)s)" if default is not None else shown
+    group.add_argument(knob.flag, type=_argument_type(knob), default=default, help=knob.help + shown)
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
-
-
-def _add_prune_parser(sub: Any, method: str) -> None:
-    p = sub.add_parser(method, help=_METHOD_HELP[method], description=_METHOD_HELP[method])
+def _add_prune_parser(sub: Any, spec: MethodSpec) -> None:
+    p = sub.add_parser(spec.name, help=spec.help, description=spec.help)
     p.add_argument(
         "--model",
         required=True,
         help="Hugging Face model folder, Hub id, or .gguf file (dequantized to float32)",
     )
     p.add_argument("--out", required=True, help="output folder (safetensors + tokenizer + compression.json)")
-    p.add_argument(
-        "--sparsity",
-        type=_sparsity,
-        default=None,
-        help="fraction of weights to zero, in (0, 1); implied by --pattern",
-    )
-    p.add_argument(
-        "--pattern",
-        type=_pattern,
-        default=None,
-        help="N:M semi-structured sparsity: at most N nonzeros in every M consecutive input "
-        "weights (2:4, 4:8)",
-    )
-    if method != "magnitude":
+    for knob in TARGET_KNOBS:
+        _add_knob(p, knob, None)
+    if spec.needs_calibration:
         calib = p.add_argument_group("calibration")
-        calib.add_argument(
-            "--calib",
-            default=DEFAULT_CALIB,
-            help="a text file, c4, wikitext2, hf:DATASET[:CONFIG[:SPLIT[:FIELD]]], or task:NAME "
-            "(the task's prompts) (default: %(default)s)",
-        )
-        calib.add_argument(
-            "--calib-samples",
-            type=_positive_int,
-            default=DEFAULT_CALIB_SAMPLES,
-            help="windows to draw (default: %(default)s)",
-        )
-        calib.add_argument(
-            "--calib-seqlen",
-            type=_positive_int,
-            default=DEFAULT_CALIB_SEQLEN,
-            help="tokens per window (default: %(default)s)",
-        )
-        calib.add_argument(
-            "--seed", type=int, default=0, help="seed for drawing windows (default: %(default)s)"
-        )
+        for knob in CALIBRATION_KNOBS:
+            _add_knob(calib, knob, knob.default)
         calib.add_argument(
             "--no-sequential",
             dest="sequential",
             action="store_false",
             help="calibrate every layer on the dense model's activations (faster, not the papers' method)",
         )
-        calib.add_argument(
-            "--tokens-per-batch",
-            type=_positive_int,
-            default=None,
-            help="calibration tokens per forward call (default: 8192)",
-        )
-    if method == "sparsegpt":
-        algo = p.add_argument_group("SparseGPT")
-        algo.add_argument(
-            "--blocksize", type=_positive_int, default=None, help="columns pruned per block (default: 128)"
-        )
-        algo.add_argument(
-            "--percdamp",
-            type=float,
-            default=None,
-            help="Hessian dampening as a fraction of its mean diagonal (default: 0.01)",
-        )
+        _add_knob(calib, _TOKENS_PER_BATCH, None)
+    if spec.knobs:
+        own = p.add_argument_group(spec.title or spec.name)
+        for knob in spec.knobs:
+            _add_knob(own, knob, None)  # unset: the pipeline applies the table's default
     p.add_argument(
         "--ignore",
         action="append",
@@ -160,7 +109,7 @@ def _add_prune_parser(sub: Any, method: str) -> None:
     p.add_argument("--trust-remote-code", action="store_true")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
-    p.set_defaults(func=run_prune, compress_method=method)
+    p.set_defaults(func=run_prune, compress_method=spec.name)
 
 
 def _add_gguf_parser(sub: Any) -> None:
@@ -206,12 +155,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``compress`` and its methods to an ``argparse`` subparsers object."""
     parser = subparsers.add_parser(
         "compress",
-        help="prune (sparsegpt, wanda, magnitude) or quantize (gguf) a model",
+        help=f"prune ({', '.join(method_names())}) or quantize (gguf) a model",
         description="Compress a model and write a compression.json manifest beside it.",
     )
     sub = parser.add_subparsers(dest="compress_method", metavar="METHOD", required=True)
-    for method in PRUNE_METHODS:
-        _add_prune_parser(sub, method)
+    for spec in methods():
+        _add_prune_parser(sub, spec)
     _add_gguf_parser(sub)
     return parser
 
@@ -221,64 +170,19 @@ def _fail(message: str) -> int:
     return EXIT_USAGE
 
 
-def task_prompts(
-    name: str,
-    limit: int | None = DEFAULT_TASK_PROMPT_LIMIT,
-    include_path: str | None = None,
-    include_defaults: bool = True,
-) -> list[str]:
-    """The prompts (``doc_to_text``) of an lm-eval task's evaluation documents: lm-eval's
-    own tasks (unless ``include_defaults`` is false), ours, and those under
-    ``include_path``."""
-    from lm_eval.tasks import TaskManager
-
-    include: list[str] = [include_path] if include_path else []
-    try:
-        from lrm_tasks import task_config_dir
-
-        include.append(str(task_config_dir()))
-    except (ImportError, FileNotFoundError):
-        pass
-    manager = TaskManager(include_path=include or None, include_defaults=include_defaults)
-    prompts: list[str] = []
-    for task_name, task in manager.load([name])["tasks"].items():  # a group: every member
-        for i, doc in enumerate(task.eval_docs):
-            if limit is not None and len(prompts) >= limit:
-                break
-            text = task.doc_to_text(doc)
-            if isinstance(text, str) and text.strip():
-                prompts.append(text)
-            elif i == 0:
-                logger.warning(
-                    "task %s: doc_to_text gives %s, not text; skipping it", task_name, type(text).__name__
-                )
-                break
-    if not prompts:
-        raise ValueError(f"task {name!r} has no text prompts to calibrate on; choose another --calib")
-    return prompts
-
-
-def calibration_texts(source: str) -> list[str] | None:
-    """Texts for a ``task:NAME`` source (``None`` for sources compressors reads itself)."""
-    from compressors.calibration import TASK_PREFIX
-
-    if source.startswith(TASK_PREFIX):
-        return task_prompts(source[len(TASK_PREFIX) :])
-    return None
-
-
 def run_prune(args: argparse.Namespace) -> int:
-    """Handler of ``lrm compress sparsegpt|wanda|magnitude``."""
+    """Handler of ``lrm compress METHOD`` for every pruning method of the table."""
     from compressors.calibration import CalibrationSpec
     from compressors.masks import make_target
     from compressors.pipeline import check_output_dir, prune_pretrained
+    from lrm_backends.models.pruned import calibration_texts
 
     method = args.compress_method
     try:
         target = make_target(args.sparsity, args.pattern)
         check_output_dir(args.out, args.overwrite)
         spec = texts = None
-        if method != "magnitude":
+        if get_method(method).needs_calibration:
             spec = CalibrationSpec(
                 source=args.calib,
                 num_samples=args.calib_samples,
@@ -287,7 +191,7 @@ def run_prune(args: argparse.Namespace) -> int:
             )
             texts = calibration_texts(args.calib)
         options: dict[str, Any] = {}
-        for name in ("blocksize", "percdamp", "tokens_per_batch"):
+        for name in (*(k.name for k in get_method(method).knobs), "tokens_per_batch"):
             value = getattr(args, name, None)
             if value is not None:
                 options[name] = value

@@ -9,6 +9,7 @@ shows the pipeline working, not a result.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import os
 from importlib import resources
@@ -73,10 +74,27 @@ def run(args: argparse.Namespace) -> int:
     # Nothing in the demo may reach for the Hub.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    # transformers' "PyTorch was not found" advisory: the demo needs no torch (llama.cpp runs it).
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    out = Path(args.output_path).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    full_table = out / "lm_eval_table.txt"
     print(f"lrm demo: lm_eval {' '.join(argv)}  (LRM_DATA_DIR={samples_dir()})", flush=True)
-    rc = run_lm_eval(argv)
-    if rc == 0:
-        print(f"\nlrm demo: results, samples and per-response records are in {Path(args.output_path).resolve()}/")
+    # lm-eval's own table lists every token metric once per filter (~90 lines): it goes to
+    # a file, and the demo ends with the compact table a researcher reads first.
+    with full_table.open("w", encoding="utf-8") as sink, contextlib.redirect_stdout(sink):
+        rc = run_lm_eval(argv)
+    if rc != 0:
+        print(f"lrm demo: lm_eval exited with status {rc}; its output is in {full_table}")
+        return rc
+    from lrm_backends.report import build_report
+    from lrm_backends.report.writers import compact_table
+
+    report = build_report([str(out)], out / "report", figures=False, progress=False)
+    print("\n" + compact_table(report.tables))
+    print(f"\nSmolLM2 is no reasoning model: strict scores near zero are expected (see --filter flexible in"
+          f" `lrm report`).\nlrm demo: lm-eval's full table is in {full_table}; results, samples and"
+          f" per-response records in {out}/; the report in {out / 'report'}/")
     return rc
 
 

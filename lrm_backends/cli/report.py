@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         report = build_report(
             args.run_dirs, args.out, labels=_labels(args.label), tokenizer=args.tokenizer,
             figures=not args.no_figures, quantiles=args.quantiles, progress=not quiet, status=status,
-            jobs=args.jobs,
+            jobs=args.jobs, figure_filter=args.filter,
         )
     except ReportError as exc:  # a bad RUN_DIR or option, or no matplotlib: one line
         raise UserError(str(exc)) from exc
@@ -73,6 +73,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="tokenizer for runs that logged no token counts (default: the run's model_args)")
     p.add_argument("--quantiles", type=int, default=4, help="length quantiles per model and task (default 4)")
     p.add_argument("--no-figures", action="store_true", help="tables only (no matplotlib)")
+    p.add_argument("--filter", choices=("strict", "flexible", "both"), default="strict",
+                   help="scores the figures show: strict (answer after the reasoning; default), flexible "
+                   "(answer anywhere: use it for a non-reasoning model, which strict leaves at zero), or both "
+                   "(two line styles); the report says which")
     p.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="draw the figures in N processes (default 1; helps on idle cores)")
     p.add_argument("--quiet", action="store_true", help="print only where the report went")

@@ -55,18 +55,25 @@ from lm_eval.models.utils import normalize_gen_kwargs
 from lm_eval.utils import get_rolling_token_windows, make_disjoint_window
 from tqdm import tqdm
 
+from lrm_backends.tokenizers import (  # noqa: F401  (GGUFTokenizer, gguf_context_length: re-exported)
+    GGUFModelError,
+    GGUFTokenizer,
+    _import_llama_cpp,
+    gguf_context_length,
+    resolve_gguf_path,
+)
 from lrm_tasks.text import Generation
 
 log = logging.getLogger(__name__)
 
-GGUF_MAGIC = b"GGUF"
-# llama.cpp's split naming (llama_split_path): "<prefix>-00001-of-00003.gguf".
-SPLIT_RE = re.compile(r"^(?P<prefix>.+)-(?P<no>\d{5})-of-(?P<count>\d{5})\.gguf$")
 # R1's recommended generation budget (32768 tokens) plus room for the prompt: the
 # model's own 163840-token training context would allocate a KV cache for nothing.
 DEFAULT_N_CTX_CAP = 40960
 DEFAULT_MAX_GEN_TOKS = 256  # lm-eval's default when a task names no max_gen_toks
 DEFAULT_SEED = 1234
+# Requests per chunk dealt to a replica (replicas > 1): small, since each replica runs
+# one request at a time; a lost replica costs at most this many regenerations.
+DEFAULT_REPLICA_CHUNK = 8
 # Context rows for the scoring instance are allocated in steps of this many tokens.
 SCORING_CTX_STEP = 512
 # Generation keys we honour; anything else in a task's generation_kwargs is warned about.
@@ -76,125 +83,6 @@ _KNOWN_GEN_KEYS = {
 }
 # Neutral settings of llama.cpp's samplers (top_k <= 0 and min_p = 0 disable them).
 _NEUTRAL_SAMPLING = {"top_k": 0, "top_p": 1.0, "min_p": 0.0, "repeat_penalty": 1.0}
-
-
-class GGUFModelError(ValueError):
-    """A GGUF path, file or context size that cannot work; raised before generating."""
-
-
-def resolve_gguf_path(pretrained: str | Path) -> Path:
-    """Check that ``pretrained`` is a loadable GGUF (all parts present) and return it.
-
-    A directory holding a single model (one file or one set of parts) resolves to that
-    model's file (its first part).  Raises :class:`GGUFModelError` naming the problem.
-    """
-    path = Path(pretrained).expanduser()
-    if path.is_dir():
-        ggufs = sorted(p for p in path.glob("*.gguf") if _split_no(p) in (None, 1))
-        if len(ggufs) != 1:
-            found = ", ".join(p.name for p in ggufs) or "no .gguf files"
-            raise GGUFModelError(
-                f"pretrained={pretrained} is a folder holding {found}; name one "
-                f"file: pretrained={path / (ggufs[0].name if ggufs else 'MODEL.gguf')}"
-            )
-        path = ggufs[0]
-    if not path.is_file():
-        near = sorted(p.name for p in path.parent.glob("*.gguf")) if path.parent.is_dir() else []
-        raise GGUFModelError(
-            f"pretrained={pretrained}: no such file."
-            + (f" GGUF files in {path.parent}: {', '.join(near[:10])}." if near else "")
-            + " Pass pretrained=PATH.gguf (for a multi-part model, its -00001-of-0000N.gguf part)."
-        )
-    m = SPLIT_RE.match(path.name)
-    if m:
-        no, count = int(m["no"]), int(m["count"])
-        first = path.with_name(f"{m['prefix']}-{1:05d}-of-{count:05d}.gguf")
-        if no != 1:
-            raise GGUFModelError(
-                f"pretrained={pretrained} is part {no} of {count} of a split GGUF; name "
-                f"the first part, pretrained={first}: llama.cpp loads the others from it."
-            )
-        parts = [path.with_name(f"{m['prefix']}-{i:05d}-of-{count:05d}.gguf") for i in range(1, count + 1)]
-        missing = [p.name for p in parts if not p.is_file()]
-        if missing:
-            raise GGUFModelError(
-                f"split GGUF {path.name} has {count} parts but {len(missing)} are missing "
-                f"from {path.parent}: {', '.join(missing[:5])}. Download every part into "
-                "the same folder."
-            )
-    else:
-        parts = [path]
-    for part in parts:
-        with open(part, "rb") as f:
-            magic = f.read(4)
-        if magic != GGUF_MAGIC:
-            raise GGUFModelError(
-                f"{part} is not a GGUF file (it starts with {magic!r}, not {GGUF_MAGIC!r}). "
-                "lrm-gguf needs a llama.cpp GGUF model; convert HF checkpoints with "
-                "llama.cpp's convert_hf_to_gguf.py, or use --model hf for them."
-            )
-    return path
-
-
-_GGUF_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
-_GGUF_STRING, _GGUF_ARRAY = 8, 9
-
-
-def gguf_context_length(path: str | Path) -> int | None:
-    """The training context (``<arch>.context_length``) from a GGUF header, or None.
-
-    Reads the key/value section (GGUF v2/v3 layout, ggml/docs/gguf.md) only as far as
-    needed, without llama.cpp: no weights, no log output.
-    """
-    import struct
-
-    def read(f, fmt: str):
-        return struct.unpack(fmt, f.read(struct.calcsize(fmt)))[0]
-
-    def skip_or_read(f, vtype: int):
-        if vtype == _GGUF_STRING:
-            return f.read(read(f, "<Q")).decode("utf-8", errors="replace")
-        if vtype == _GGUF_ARRAY:
-            etype, count = read(f, "<I"), read(f, "<Q")
-            if etype in _GGUF_SCALARS:
-                f.seek(count * struct.calcsize(_GGUF_SCALARS[etype]), 1)
-            else:
-                for _ in range(count):
-                    skip_or_read(f, etype)
-            return None
-        return read(f, _GGUF_SCALARS[vtype])
-
-    arch, lengths = None, {}
-    with open(path, "rb") as f:
-        if f.read(4) != GGUF_MAGIC or read(f, "<I") < 2:
-            return None
-        read(f, "<Q")  # tensor count
-        for _ in range(read(f, "<Q")):
-            key = f.read(read(f, "<Q")).decode("utf-8", errors="replace")
-            value = skip_or_read(f, read(f, "<I"))
-            if key == "general.architecture":
-                arch = value
-            elif key.endswith(".context_length"):
-                lengths[key] = value
-            if arch is not None and f"{arch}.context_length" in lengths:
-                return int(lengths[f"{arch}.context_length"])
-    return None
-
-
-def _split_no(path: Path) -> int | None:
-    m = SPLIT_RE.match(path.name)
-    return int(m["no"]) if m else None
-
-
-def _import_llama_cpp():
-    try:
-        import llama_cpp
-    except ImportError as exc:
-        raise ImportError(
-            "the lrm-gguf backend needs llama-cpp-python: pip install 'lrm-bench[gguf]' "
-            "(or pip install llama-cpp-python; see its README for CUDA/Metal builds)"
-        ) from exc
-    return llama_cpp
 
 
 def _kv_type(llama_cpp: Any, name: str | None, arg: str) -> int | None:
@@ -209,56 +97,12 @@ def _kv_type(llama_cpp: Any, name: str | None, arg: str) -> int | None:
     return value
 
 
-class GGUFTokenizer:
-    """A GGUF's own tokenizer with the slice of the HF tokenizer interface that lm-eval's
-    result logging and lrm-bench's token counter use (``tok(texts,
-    add_special_tokens=False)["input_ids"]``, ``encode``, ``decode``, special tokens)."""
-
-    def __init__(self, llm_getter: Any, name: str) -> None:
-        self._llm = llm_getter  # () -> the current Llama: a backend may reload its own
-        self.name_or_path = name
-        llm = llm_getter()
-        bos, eos = int(llm.token_bos()), int(llm.token_eos())
-        self.bos_token_id = bos if bos >= 0 else None
-        self.eos_token_id = eos if eos >= 0 else None
-        self.pad_token_id = None
-        self.bos_token = llm.detokenize([bos], special=True).decode("utf-8", "replace") if bos >= 0 else None
-        self.eos_token = llm.detokenize([eos], special=True).decode("utf-8", "replace") if eos >= 0 else None
-        self.pad_token = None
-        self.chat_template = llm.metadata.get("tokenizer.chat_template")
-
-    @classmethod
-    def from_file(cls, path: str | Path) -> GGUFTokenizer:
-        """Load only the vocabulary of a GGUF (no weights)."""
-        llama_cpp = _import_llama_cpp()
-        resolved = resolve_gguf_path(path)
-        llm = llama_cpp.Llama(model_path=str(resolved), vocab_only=True, verbose=False)
-        tok = cls(lambda: llm, resolved.name)
-        weakref.finalize(tok, llm.close)  # before teardown: Llama.__del__ is noisy then
-        return tok
-
-    def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
-        # special=False: text is counted as the characters it is (generated control
-        # tokens render as nothing), while user-defined tokens such as </think> still
-        # match as one token.
-        return self._llm().tokenize(text.encode("utf-8"), add_bos=add_special_tokens, special=False)
-
-    def __call__(self, texts: str | list[str], add_special_tokens: bool = False, **_: Any) -> dict[str, Any]:
-        if isinstance(texts, str):
-            return {"input_ids": self.encode(texts, add_special_tokens)}
-        return {"input_ids": [self.encode(t, add_special_tokens) for t in texts]}
-
-    def decode(self, ids: Iterable[int], skip_special_tokens: bool = True) -> str:
-        return self._llm().detokenize(list(ids), special=not skip_special_tokens).decode("utf-8", errors="replace")
-
-    def __len__(self) -> int:
-        return int(self._llm().n_vocab())
-
-
 class GGUFBackend(TemplateLM):
     """lm-eval model ``lrm-gguf``: a GGUF model in process via llama-cpp-python."""
 
-    lrm_seeding = "first-of-call"  # request i of a call samples with seed + i (lrm_backends.run.cache)
+    # Examples for error messages where the default is None ("the model's own"):
+    # n_ctx's cap is what None means for R1-sized contexts.
+    EXAMPLE_ARGS = {"n_ctx": DEFAULT_N_CTX_CAP, "n_threads": 8, "n_gpu_layers": -1}
 
     def __init__(
         self,
@@ -275,6 +119,9 @@ class GGUFBackend(TemplateLM):
         max_gen_toks: int = DEFAULT_MAX_GEN_TOKS,
         seed: int = DEFAULT_SEED,
         verbose: bool = False,
+        replicas: int = 1,
+        ray_address: str | None = None,
+        chunk_size: int = DEFAULT_REPLICA_CHUNK,
         # lm-eval passes these to every model; llama.cpp runs one sequence at a time.
         batch_size: Any = None,
         max_batch_size: Any = None,
@@ -286,6 +133,12 @@ class GGUFBackend(TemplateLM):
                 "lrm-gguf needs the model file: --model_args pretrained=PATH.gguf"
             )
         self.path = resolve_gguf_path(pretrained)
+        self.replica_pool = None
+        self._replicas, self.chunk_size = int(replicas), max(1, int(chunk_size))
+        if self._replicas > 1:
+            from lrm_backends.models.replicas import require_ray
+
+            require_ray("lrm-gguf replicas > 1")  # before any model loads
         llama_cpp = _import_llama_cpp()
         self._llama_cpp = llama_cpp
         if device and str(device).startswith("cuda") and not n_gpu_layers:
@@ -316,7 +169,9 @@ class GGUFBackend(TemplateLM):
         if n_ctx is None:
             n_ctx = min(gguf_context_length(self.path) or DEFAULT_N_CTX_CAP, DEFAULT_N_CTX_CAP)
         self.n_ctx = int(n_ctx)
-        llm = self._use(logits_all=False)  # load now: a bad file fails before any request
+        # Load now: a bad file fails before any request. With replicas the weights live in
+        # them; this process keeps the vocabulary only (tokenizing, chat template).
+        llm = self._use(logits_all=False, vocab_only=self._replicas > 1)
         self._chat_template_src = self._pick_chat_template(chat_template, llm.metadata)
         self._bos_id = int(llm.token_bos())
         self._eos_id = int(llm.token_eos())
@@ -324,11 +179,32 @@ class GGUFBackend(TemplateLM):
         self._eos_text = self._token_text(self._eos_id, special=True) if self._eos_id >= 0 else ""
         # lrm-bench's token counter splits reasoning/answer counts with lm.tokenizer.
         self.tokenizer = GGUFTokenizer(lambda: self._llm, self.path.name)
+        if self._replicas > 1:
+            from lrm_backends.models.replicas import ReplicaPool, gguf_replica_spec
+
+            args = dict(pretrained=str(self.path), n_ctx=self.n_ctx, n_threads=n_threads,
+                        n_threads_batch=n_threads_batch, n_gpu_layers=n_gpu_layers, n_batch=n_batch,
+                        flash_attn=flash_attn, type_k=type_k, type_v=type_v, chat_template=chat_template,
+                        max_gen_toks=max_gen_toks, seed=seed, verbose=verbose)
+            cls = type(self)
+            self.replica_pool = ReplicaPool(gguf_replica_spec(f"{cls.__module__}:{cls.__qualname__}", args),
+                                            self._replicas, ray_address=ray_address, what="lrm-gguf replicas")
+
+    def lrm_summary(self) -> dict[str, Any]:
+        """Replica facts for the results' ``lrm`` block (empty without replicas)."""
+        return self.replica_pool.summary() if self.replica_pool is not None else {}
+
+    def close_replicas(self) -> None:
+        """Stop the replicas (and a Ray instance they started)."""
+        if self.replica_pool is not None:
+            self.replica_pool.close()
 
     # ------------------------------------------------------------------ loading
-    def _load(self, *, n_ctx: int, logits_all: bool = False):
+    def _load(self, *, n_ctx: int, logits_all: bool = False, vocab_only: bool = False):
         llama_cpp = self._llama_cpp
         kwargs = {k: v for k, v in self._load_kwargs.items() if v is not None}
+        if vocab_only:
+            kwargs["vocab_only"] = True
         try:
             return llama_cpp.Llama(model_path=str(self.path), n_ctx=n_ctx, logits_all=logits_all, **kwargs)
         except ValueError as exc:
@@ -338,22 +214,23 @@ class GGUFBackend(TemplateLM):
                 "and does it fit in memory? Rerun with verbose=True for llama.cpp's log."
             ) from exc
 
-    def _use(self, *, logits_all: bool, n_ctx: int | None = None) -> Any:
+    def _use(self, *, logits_all: bool, n_ctx: int | None = None, vocab_only: bool = False) -> Any:
         """The llama.cpp instance for generation (``logits_all=False``, full n_ctx) or
         for scoring (``logits_all=True``: every position's logits are kept in
         ``Llama.scores``, so it is sized to the requests at hand).  One is held at a
         time; lm-eval sends each request type in one call, so switching is rare."""
         n_ctx = n_ctx or self.n_ctx
         held = self._llm
-        if held is not None and self._llm_logits_all == logits_all and held.n_ctx() >= n_ctx:
+        if (held is not None and self._llm_logits_all == logits_all and held.n_ctx() >= n_ctx
+                and (vocab_only or not getattr(self, "_llm_vocab_only", False))):
             return held
         if held is not None:
             log.info("lrm-gguf: reloading %s with logits_all=%s, n_ctx=%d", self.path.name, logits_all, n_ctx)
             self._llm = self._holder[0] = None
             held.close()
-        llm = self._load(n_ctx=n_ctx, logits_all=logits_all)
+        llm = self._load(n_ctx=n_ctx, logits_all=logits_all, vocab_only=vocab_only)
         self._llm = self._holder[0] = llm
-        self._llm_logits_all = logits_all
+        self._llm_logits_all, self._llm_vocab_only = logits_all, vocab_only
         self._vocab = self._llama_cpp.llama_model_get_vocab(llm.model)  # per loaded model
         return llm
 
@@ -450,7 +327,7 @@ class GGUFBackend(TemplateLM):
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[Generation]:
         if not requests:
             return []
-        llm = self._use(logits_all=False)
+        llm = self._use(logits_all=False, vocab_only=self.replica_pool is not None)
         prepared = []
         for i, req in enumerate(requests):
             context, gen_kwargs = req.args
@@ -467,22 +344,52 @@ class GGUFBackend(TemplateLM):
                     "nothing was generated."
                 )
             prepared.append((req, tokens, kwargs))
-        n_ctx = llm.n_ctx()
+        n_ctx = self.n_ctx if self.replica_pool is not None else llm.n_ctx()
+        if self.replica_pool is not None:
+            return self._generate_on_replicas(prepared, n_ctx, disable_tqdm)
         results = []
         for i, (req, tokens, kwargs) in enumerate(tqdm(prepared, disable=disable_tqdm, desc="lrm-gguf generate")):
-            budget = int(kwargs["max_gen_toks"])
-            if len(tokens) + budget > n_ctx:
-                self._warn_once(
-                    "context-cap",
-                    f"prompt + max_gen_toks ({len(tokens)} + {budget}) exceeds n_ctx={n_ctx}: "
-                    "generation stops at the context end (finish_reason 'length'); pass a larger n_ctx to "
-                    "avoid it (warned once per run)"
-                )
-                budget = n_ctx - len(tokens)
+            budget = self._fit_budget(tokens, kwargs, n_ctx)
             out = self._generate(tokens, kwargs, budget, seed=int(kwargs.get("seed", self.seed)) + i)
             results.append(out)
             self.cache_hook.add_partial("generate_until", req.args, out)
         return results
+
+    def _generate_on_replicas(self, prepared: list, n_ctx: int, disable_tqdm: bool) -> list[Generation]:
+        """The same requests, seeds and budgets as one process would use, in chunks dealt
+        to the replicas; each chunk reported to the cache hook as it returns."""
+        from lrm_backends.models.replicas import chunked
+
+        items = [(tokens, kwargs, self._fit_budget(tokens, kwargs, n_ctx), int(kwargs.get("seed", self.seed)) + i)
+                 for i, (_, tokens, kwargs) in enumerate(prepared)]
+        starts = list(range(0, len(items), self.chunk_size))
+        results: list[Any] = [None] * len(items)
+        bar = tqdm(total=len(items), disable=disable_tqdm, desc="lrm-gguf generate (replicas)")
+
+        def finish(c: int, outs: list[Generation]) -> None:
+            for i, out in enumerate(outs, start=starts[c]):
+                results[i] = out
+                self.cache_hook.add_partial("generate_until", prepared[i][0].args, out)
+            bar.update(len(outs))
+
+        try:
+            self.replica_pool.run(chunked(items, self.chunk_size), finish)
+        finally:
+            bar.close()
+        return results
+
+    def _fit_budget(self, tokens: list[int], kwargs: dict, n_ctx: int) -> int:
+        """The request's budget, capped where the context ends."""
+        budget = int(kwargs["max_gen_toks"])
+        if len(tokens) + budget > n_ctx:
+            self._warn_once(
+                "context-cap",
+                f"prompt + max_gen_toks ({len(tokens)} + {budget}) exceeds n_ctx={n_ctx}: "
+                "generation stops at the context end (finish_reason 'length'); pass a larger n_ctx to "
+                "avoid it (warned once per run)"
+            )
+            budget = n_ctx - len(tokens)
+        return budget
 
     def _generate(self, tokens: list[int], kwargs: dict, budget: int, *, seed: int) -> Generation:
         llm, llama_cpp, vocab = self._llm, self._llama_cpp, self._vocab
@@ -609,23 +516,3 @@ def _logsumexp(rows: np.ndarray) -> np.ndarray:
 def _where(req: Any) -> str:
     task, doc_id = getattr(req, "task_name", None), getattr(req, "doc_id", None)
     return f"task {task}, doc_id {doc_id}" if task is not None else "direct call"
-
-
-def validate_model_args(model_args: dict[str, Any]) -> None:
-    """Check ``--model_args`` for lrm-gguf before anything loads (see
-    :mod:`lrm_backends.run.validate`): names and types against :class:`GGUFBackend`'s
-    signature, and that ``pretrained`` is a complete GGUF."""
-    from lrm_backends.errors import ValidationError
-    from lrm_backends.models.args import check_against_signature
-
-    check_against_signature("lrm-gguf", GGUFBackend, model_args)
-    pretrained = model_args.get("pretrained")
-    if not pretrained:
-        raise ValidationError(
-            "--model_args: the lrm-gguf backend needs the model file, and no pretrained= was "
-            "given. Pass --model_args pretrained=PATH.gguf."
-        )
-    try:
-        resolve_gguf_path(str(pretrained))
-    except GGUFModelError as exc:
-        raise ValidationError(f"--model_args {exc}") from None

@@ -36,6 +36,14 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
+from compressors.methods import (
+    CALIBRATION_KNOBS,
+    TARGET_KNOBS,
+    get_method,
+    method_alternatives,
+    method_knobs,
+    method_names,
+)
 from lrm_backends.models.lazy import LazyClass
 
 logger = logging.getLogger(__name__)
@@ -44,12 +52,18 @@ CACHE_ENV = "LRM_PRUNED_CACHE"
 DEFAULT_CACHE = Path("~/.cache/lrm-bench/pruned")
 # Measured and recorded sparsity may differ by float noise in the zero count only.
 SPARSITY_MISMATCH = 1e-6
-# Settings that change the pruned weights, and so name the cache entry.
-_CACHE_KEY_FIELDS = (
-    "pretrained", "revision", "gguf_file", "method", "sparsity", "pattern", "calib",
-    "calib_samples", "calib_seqlen", "seed", "blocksize", "percdamp", "sequential",
-    "ignore", "prune_dtype",
-)  # fmt: skip
+# No limit on the task prompts drawn for task:NAME calibration (the windows are drawn
+# from the stream of all of them).
+TASK_PROMPT_LIMIT = None
+
+
+def _cache_key_fields() -> tuple[str, ...]:
+    """Settings that change the pruned weights, and so name the cache entry (the
+    methods' knobs are read from compressors.methods at call time)."""
+    return (
+        "pretrained", "revision", "gguf_file", "method", *(k.name for k in (*TARGET_KNOBS, *CALIBRATION_KNOBS)),
+        *(k.name for k in method_knobs()), "sequential", "ignore", "prune_dtype",
+    )  # fmt: skip
 
 
 def _as_tuple(value: Any) -> tuple[str, ...]:
@@ -69,11 +83,58 @@ def pruned_cache_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
 def cache_entry(settings: dict[str, Any], cache_dir: str | os.PathLike[str] | None = None) -> Path:
     """The cache folder for one set of pruning settings (a readable name plus a hash
     of every setting that changes the weights)."""
-    key = json.dumps({k: settings.get(k) for k in _CACHE_KEY_FIELDS}, sort_keys=True, default=str)
+    key = json.dumps({k: settings.get(k) for k in _cache_key_fields()}, sort_keys=True, default=str)
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
     model = re.sub(r"[^A-Za-z0-9._-]+", "_", str(settings["pretrained"]).strip("/"))[-60:]
     shape = str(settings.get("pattern") or settings.get("sparsity")).replace(":", "of")
     return pruned_cache_dir(cache_dir) / f"{model}--{settings['method']}-{shape}-{digest}"
+
+
+def task_prompts(
+    name: str,
+    limit: int | None = TASK_PROMPT_LIMIT,
+    include_path: str | None = None,
+    include_defaults: bool = True,
+) -> list[str]:
+    """The prompts (``doc_to_text``) of an lm-eval task's evaluation documents: lm-eval's
+    own tasks (unless ``include_defaults`` is false), ours, and those under
+    ``include_path``. Calibration for ``--calib task:NAME`` (``lrm compress``) and
+    ``calib=task:NAME`` (lrm-pruned); compressors does not know tasks."""
+    from lm_eval.tasks import TaskManager
+
+    include: list[str] = [include_path] if include_path else []
+    try:
+        from lrm_tasks import task_config_dir
+
+        include.append(str(task_config_dir()))
+    except (ImportError, FileNotFoundError):
+        pass
+    manager = TaskManager(include_path=include or None, include_defaults=include_defaults)
+    prompts: list[str] = []
+    for task_name, task in manager.load([name])["tasks"].items():  # a group: every member
+        for i, doc in enumerate(task.eval_docs):
+            if limit is not None and len(prompts) >= limit:
+                break
+            text = task.doc_to_text(doc)
+            if isinstance(text, str) and text.strip():
+                prompts.append(text)
+            elif i == 0:
+                logger.warning(
+                    "task %s: doc_to_text gives %s, not text; skipping it", task_name, type(text).__name__
+                )
+                break
+    if not prompts:
+        raise ValueError(f"task {name!r} has no text prompts to calibrate on; choose another --calib")
+    return prompts
+
+
+def calibration_texts(source: str) -> list[str] | None:
+    """Texts for a ``task:NAME`` source (``None`` for sources compressors reads itself)."""
+    from compressors.calibration import TASK_PREFIX
+
+    if source.startswith(TASK_PREFIX):
+        return task_prompts(source[len(TASK_PREFIX) :])
+    return None
 
 
 def ensure_pruned(settings: dict[str, Any], cache_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -81,12 +142,10 @@ def ensure_pruned(settings: dict[str, Any], cache_dir: str | os.PathLike[str] | 
     from compressors.calibration import CalibrationSpec
     from compressors.manifest import read_manifest
     from compressors.masks import make_target
-    from compressors.orchestrate import METHODS
     from compressors.pipeline import prune_pretrained
 
     method = settings["method"]
-    if method not in METHODS:
-        raise ValueError(f"unknown pruning method {method!r}; expected one of {sorted(METHODS)}")
+    spec_row = get_method(method)
     target = make_target(settings.get("sparsity"), settings.get("pattern"))
     entry = cache_entry(settings, cache_dir)
     try:
@@ -96,23 +155,18 @@ def ensure_pruned(settings: dict[str, Any], cache_dir: str | os.PathLike[str] | 
     except (FileNotFoundError, ValueError):
         pass
     spec = texts = None
-    if METHODS[method].needs_calibration:
-        from lrm_backends.cli.compress import (
-            DEFAULT_CALIB,
-            DEFAULT_CALIB_SAMPLES,
-            DEFAULT_CALIB_SEQLEN,
-            calibration_texts,
-        )
+    if spec_row.needs_calibration:
+        from compressors.calibration import DEFAULT_NUM_SAMPLES, DEFAULT_SEED, DEFAULT_SEQ_LEN, DEFAULT_SOURCE
 
         spec = CalibrationSpec(
-            source=str(settings.get("calib") or DEFAULT_CALIB),
-            num_samples=int(settings.get("calib_samples") or DEFAULT_CALIB_SAMPLES),
-            seq_len=int(settings.get("calib_seqlen") or DEFAULT_CALIB_SEQLEN),
-            seed=int(settings.get("seed") or 0),
+            source=str(settings.get("calib") or DEFAULT_SOURCE),
+            num_samples=int(settings.get("calib_samples") or DEFAULT_NUM_SAMPLES),
+            seq_len=int(settings.get("calib_seqlen") or DEFAULT_SEQ_LEN),
+            seed=int(settings.get("seed") or DEFAULT_SEED),
         )
         texts = calibration_texts(spec.source)
     logger.info("pruning %s with %s into %s", settings["pretrained"], method, entry)
-    options = {k: settings[k] for k in ("blocksize", "percdamp") if settings.get(k) is not None}
+    options = {k.name: settings[k.name] for k in spec_row.knobs if settings.get(k.name) is not None}
     prune_pretrained(
         str(settings["pretrained"]),
         entry,
@@ -133,29 +187,30 @@ def ensure_pruned(settings: dict[str, Any], cache_dir: str | os.PathLike[str] | 
     return entry
 
 
-PRUNING_METHODS = ("sparsegpt", "wanda", "magnitude")  # compressors.orchestrate.METHODS
-# lrm-pruned's own --model_args and their types (PrunedLM.__init__), checked by
-# validate_model_args without building the class.
-ARG_TYPES: dict[str, Any] = {
-    "pretrained": str,
-    "method": Literal["sparsegpt", "wanda", "magnitude"] | None,
-    "sparsity": float | None,
-    "pattern": str | None,
-    "calib": str | None,
-    "calib_samples": int | None,
-    "calib_seqlen": int | None,
-    "seed": int | None,
-    "blocksize": int | None,
-    "percdamp": float | None,
-    "sequential": bool,
-    "ignore": str | None,
-    "prune_dtype": str | None,
-    "prune_device": str | None,
-    "cache_dir": str | None,
-}
-_PRUNING_ONLY = ("sparsity", "pattern", "calib", "calib_samples", "calib_seqlen", "seed", "blocksize",
-                 "percdamp", "ignore", "prune_dtype", "prune_device")  # fmt: skip
-_POSITIVE = ("calib_samples", "calib_seqlen", "blocksize")
+def arg_types() -> dict[str, Any]:
+    """lrm-pruned's own ``--model_args`` and their types (``PrunedLM.__init__``; the
+    methods and their knobs from compressors.methods), checked by validate_model_args
+    without building the class."""
+    return {
+        "pretrained": str,
+        "method": Literal[method_names()] | None,  # type: ignore[valid-type]
+        **{k.name: k.type | None for k in (*TARGET_KNOBS, *CALIBRATION_KNOBS, *method_knobs())},
+        "sequential": bool,
+        "ignore": str | None,
+        "prune_dtype": str | None,
+        "prune_device": str | None,
+        "cache_dir": str | None,
+    }
+
+
+def _pruning_only() -> tuple[str, ...]:
+    """Arguments that only make sense with method=... (pruning on the fly)."""
+    return (
+        *(k.name for k in (*TARGET_KNOBS, *CALIBRATION_KNOBS, *method_knobs())),
+        "ignore", "prune_dtype", "prune_device",
+    )  # fmt: skip
+
+
 # transformers' from_pretrained keywords that lm-eval's hf backend passes on (its **kwargs).
 FROM_PRETRAINED_KWARGS = frozenset({
     "attn_implementation", "device_map", "low_cpu_mem_usage", "max_memory", "offload_state_dict",
@@ -190,33 +245,36 @@ def validate_model_args(model_args: dict[str, Any]) -> None:
     unknown keys (with a suggestion), types, the method, the pattern, and that a pruned
     folder exists and carries its compression.json."""
     from compressors.masks import make_target, parse_pattern
-    from lrm_backends.errors import ValidationError, did_you_mean
-    from lrm_backends.models.args import check_value
+    from lrm_backends.errors import ValidationError, check_value, did_you_mean
 
     pretrained = model_args.get("pretrained")
     if not pretrained:
         raise ValidationError(
             "--model_args: the lrm-pruned backend needs pretrained=FOLDER (written by 'lrm compress') "
-            "or pretrained=MODEL with method=sparsegpt|wanda|magnitude and sparsity=..., and none was "
+            f"or pretrained=MODEL with method={method_alternatives()} and sparsity=..., and none was "
             "given. Pass e.g. --model_args pretrained=./pruned-50."
         )
+    own = arg_types()
     hf_args = hf_backend_arg_names()
-    known = set(ARG_TYPES) | hf_args | FROM_PRETRAINED_KWARGS
+    known = set(own) | hf_args | FROM_PRETRAINED_KWARGS
     for key, value in model_args.items():
-        if key in ARG_TYPES:
-            check_value("lrm-pruned", key, value, ARG_TYPES[key])
+        if key in own:
+            check_value("lrm-pruned", key, value, own[key])
         elif hf_args and key not in known:
-            hint = did_you_mean(key, sorted(known))
+            hint = did_you_mean(key, known)
             raise ValidationError(
                 f"--model_args {key}={value}: the lrm-pruned backend has no argument {key!r}.{hint} "
-                f"It takes lm-eval's hf arguments plus: {', '.join(ARG_TYPES)}. Remove it or correct "
+                f"It takes lm-eval's hf arguments plus: {', '.join(own)}. Remove it or correct "
                 "the name."
             )
-    for key in _POSITIVE:
-        value = model_args.get(key)
-        if value is not None and value < 1:
-            raise ValidationError(f"--model_args {key}={value}: expected a positive integer. Pass e.g. {key}=128.")
     method = model_args.get("method")
+    knobs = (*CALIBRATION_KNOBS, *(get_method(method).knobs if method is not None else method_knobs()))
+    for knob in knobs:
+        value = model_args.get(knob.name)
+        if (problem := knob.problem(value)) is not None:
+            raise ValidationError(
+                f"--model_args {knob.name}={value}: {problem}. Pass e.g. {knob.name}={knob.example}."
+            )
     pattern = model_args.get("pattern")
     if pattern is not None:
         try:
@@ -231,12 +289,12 @@ def validate_model_args(model_args: dict[str, Any]) -> None:
                 "pattern=N:M. Pass e.g. sparsity=0.5."
             )
         return
-    given = [k for k in _PRUNING_ONLY if model_args.get(k) is not None]
+    given = [k for k in _pruning_only() if model_args.get(k) is not None]
     if given:
         key = given[0]
         raise ValidationError(
             f"--model_args {key}={model_args[key]}: given without method=...; add "
-            "method=sparsegpt|wanda|magnitude to prune on the fly, or drop it to load a pruned folder."
+            f"method={method_alternatives()} to prune on the fly, or drop it to load a pruned folder."
         )
     _check_pruned_folder(str(pretrained))
 
@@ -250,7 +308,7 @@ def _check_pruned_folder(pretrained: str) -> None:
     if not folder.is_dir():
         raise ValidationError(
             f"--model_args pretrained={pretrained}: no such folder. lrm-pruned loads a folder written "
-            "by 'lrm compress'; to prune a model on the fly, add method=sparsegpt|wanda|magnitude and "
+            f"by 'lrm compress'; to prune a model on the fly, add method={method_alternatives()} and "
             "sparsity=FRACTION."
         )
     try:
@@ -259,7 +317,7 @@ def _check_pruned_folder(pretrained: str) -> None:
         raise ValidationError(
             f"--model_args pretrained={pretrained}: the folder has no compression.json, so 'lrm "
             "compress' did not write it. Evaluate an unpruned model with --model hf, or add "
-            "method=sparsegpt|wanda|magnitude and sparsity=FRACTION to prune it on the fly."
+            f"method={method_alternatives()} and sparsity=FRACTION to prune it on the fly."
         ) from None
     except ValueError as exc:
         raise ValidationError(f"--model_args pretrained={pretrained}: {exc}") from None
@@ -290,8 +348,6 @@ def _build() -> type:
             calib_samples: int | None = None,
             calib_seqlen: int | None = None,
             seed: int | None = None,
-            blocksize: int | None = None,
-            percdamp: float | None = None,
             sequential: bool = True,
             ignore: str | None = None,
             prune_dtype: str | None = None,
@@ -301,14 +357,16 @@ def _build() -> type:
         ) -> None:
             from compressors.manifest import read_manifest
 
+            # The methods' own knobs (SparseGPT's blocksize, percdamp, ...: compressors.methods).
+            knobs = {k.name: kwargs.pop(k.name, None) for k in method_knobs()}
             if not isinstance(pretrained, str):
                 raise TypeError("lrm-pruned needs pretrained=PATH_OR_HUB_ID, not a model object")
             if method is None:
                 for name, value in (("sparsity", sparsity), ("pattern", pattern), ("calib", calib)):
                     if value is not None:
                         raise ValueError(
-                            f"{name}={value} given without method=...; add method=sparsegpt|wanda|"
-                            "magnitude to prune on the fly, or drop it to load a pruned folder"
+                            f"{name}={value} given without method=...; add method={method_alternatives()} "
+                            "to prune on the fly, or drop it to load a pruned folder"
                         )
                 folder = Path(pretrained)
                 if not folder.is_dir():
@@ -328,8 +386,7 @@ def _build() -> type:
                     "calib_samples": calib_samples,
                     "calib_seqlen": calib_seqlen,
                     "seed": seed,
-                    "blocksize": blocksize,
-                    "percdamp": percdamp,
+                    **knobs,
                     "sequential": sequential,
                     "ignore": ignore,
                     "prune_dtype": prune_dtype,

@@ -229,6 +229,46 @@ class ResponseStore:
         counts = Counter(task or "(any task)" for task, _, _ in self.docs)
         return ", ".join(f"{t}: {n}" for t, n in sorted(counts.items()))
 
+def validate_model_args(model_args: dict[str, Any]) -> None:
+    """Check ``--model_args`` for lrm-replay before anything loads (see
+    :mod:`lrm_backends.run.validate`): known keys, ``responses`` given and present,
+    ``on_missing`` one of its values, a ``.gguf`` tokenizer present."""
+    from lrm_backends.errors import ValidationError, did_you_mean
+
+    known = ("responses", "tokenizer", "on_missing", "batch_size", "max_batch_size", "device")
+    for key, value in model_args.items():
+        if key not in known:
+            raise ValidationError(
+                f"--model_args {key}={value}: the lrm-replay backend has no argument {key!r}."
+                f"{did_you_mean(key, known)} It takes: {', '.join(known[:3])}. Remove it or correct the name."
+            )
+    responses = model_args.get("responses")
+    if not responses:
+        raise ValidationError(
+            "--model lrm-replay needs saved responses: add --model_args responses=PATH (a "
+            'samples_*.jsonl file, a folder of them, our records, or JSON lines of {"task", '
+            '"doc_key", "response"}).'
+        )
+    path = Path(str(responses)).expanduser()
+    if not path.exists():
+        raise ValidationError(
+            f"--model_args responses={responses}: no such file or folder. Pass lm-eval "
+            "samples_*.jsonl (or their folder), per-response records, or JSON lines of "
+            '{"task", "doc_key", "response"}.'
+        )
+    if path.is_file() and path.stat().st_size == 0:
+        raise ValidationError(f"--model_args responses={responses}: the file is empty; pass a file of saved responses.")
+    on_missing = model_args.get("on_missing", "error")
+    if on_missing not in ON_MISSING:
+        raise ValidationError(
+            f"--model_args on_missing={on_missing}: expected one of {', '.join(ON_MISSING)}."
+            f"{did_you_mean(str(on_missing), ON_MISSING)}"
+        )
+    tokenizer = model_args.get("tokenizer")
+    if tokenizer and str(tokenizer).lower().endswith(".gguf") and not Path(str(tokenizer)).expanduser().is_file():
+        raise ValidationError(f"--model_args tokenizer={tokenizer}: no such .gguf file; pass the model's GGUF or an HF tokenizer name or folder.")
+
+
 
 class ReplayBackend(LM):
     """lm-eval model ``lrm-replay``: serves saved generations (see module docs)."""
@@ -319,13 +359,9 @@ class ReplayBackend(LM):
 
 
 def load_tokenizer(spec: str) -> Any:
-    """The tokenizer named by ``tokenizer=``: a ``.gguf`` file or an HF tokenizer
-    folder/name (see :func:`lrm_backends.tokenizers.load_tokenizer`)."""
-    from lrm_backends.tokenizers import is_gguf
+    """The tokenizer named by ``tokenizer=`` (see :func:`lrm_backends.tokenizers.load_tokenizer`)."""
     from lrm_backends.tokenizers import load_tokenizer as load
 
-    if is_gguf(spec):
-        return load(spec)
     try:
         return load(spec)
     except Exception as exc:

@@ -5,8 +5,15 @@
         --tasks lrm_compression --apply_chat_template
 
 What it changes in lm-eval's ``vllm`` model (``lm_eval.models.vllm_causallms.VLLM``,
-which it subclasses; everything else, loglikelihoods, chat templates, data parallelism,
-LoRA, is lm-eval's):
+which it subclasses; everything else, loglikelihoods, chat templates, LoRA, is lm-eval's):
+
+- ``data_parallel_size=N`` runs N replicas as Ray actors that each load the model once
+  per run and take chunks as they free up (``lrm_backends.models.replicas``; with
+  ``tensor_parallel_size`` / ``pipeline_parallel_size`` per replica, ``ray_address=`` to
+  join a cluster), instead of lm-eval's N fresh loads per call.
+- A prompt is never cut: when prompt + ``max_gen_toks`` exceeds ``max_model_len`` that
+  request's budget is lowered (the response's ``max_gen_toks``, recorded); a prompt that
+  alone fills the context fails with a message naming ``max_model_len``.
 
 - ``generate_until`` sends ``chunk_size`` requests (default :data:`DEFAULT_CHUNK_SIZE`)
   per ``LLM.generate`` call instead of all of them at once (``batch_size=auto``), and
@@ -35,6 +42,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -42,6 +50,8 @@ from typing import Any, Literal
 
 from lrm_backends.models.lazy import LazyClass
 from lrm_tasks.text import Generation
+
+log = logging.getLogger(__name__)
 
 DEFAULT_CHUNK_SIZE = 128  # requests per LLM.generate call: a crash loses at most this many
 FINISH_REASONS = ("stop", "length")  # the contract's values; vllm's "abort" etc. become None
@@ -77,6 +87,7 @@ ARG_TYPES: dict[str, Any] = {
     "enforce_eager": bool,
     "load_format": str,
     "chunk_size": int,
+    "ray_address": str | None,
 }
 
 _engine_lock = threading.Lock()
@@ -91,32 +102,43 @@ def _vllm_base() -> type:
 
 
 @contextlib.contextmanager
-def _use_engine(engine: Any) -> Iterator[None]:
-    """While lm-eval's VLLM.__init__ runs, its ``LLM(**model_args)`` returns ``engine``."""
+def _use_engine(engine: Any, factory: Any = None) -> Iterator[None]:
+    """While lm-eval's VLLM.__init__ runs, its ``LLM(**model_args)`` returns ``engine``
+    (or ``factory(**model_args)``)."""
     import lm_eval.models.vllm_causallms as vllm_lm
 
     with _engine_lock:
         original = vllm_lm.LLM
-        vllm_lm.LLM = lambda *args, **kwargs: engine
+        vllm_lm.LLM = factory or (lambda *args, **kwargs: engine)
         try:
             yield
         finally:
             vllm_lm.LLM = original
 
 
-def _to_generation(output: Any, until: list[str], think_end_token: str | None) -> Generation:
-    """One vllm ``RequestOutput`` -> the response text with vllm's own facts."""
+def _facts(output: Any) -> tuple[str, int | None, str | None]:
+    """One vllm ``RequestOutput`` -> (text, generated tokens, finish reason)."""
+    completion = output.outputs[0]
+    token_ids = getattr(completion, "token_ids", None)
+    return completion.text, len(token_ids) if token_ids is not None else None, getattr(completion, "finish_reason", None)
+
+
+def _to_generation(facts: tuple[str, int | None, str | None], until: list[str], think_end_token: str | None,
+                   budget: int | None = None) -> Generation:
+    """vllm's (text, generated tokens, finish reason) -> the response with those facts."""
     from lm_eval.models.utils import postprocess_generated_text
 
-    completion = output.outputs[0]
-    text = postprocess_generated_text(completion.text, until, think_end_token)
-    token_ids = getattr(completion, "token_ids", None)
-    finish = getattr(completion, "finish_reason", None)
+    text, n_tokens, finish = facts
     return Generation(
-        text,
-        generated_tokens=len(token_ids) if token_ids is not None else None,
+        postprocess_generated_text(text, until, think_end_token),
+        generated_tokens=n_tokens,
         finish_reason=finish if finish in FINISH_REASONS else None,
+        max_gen_toks=budget,
     )
+
+
+class PromptTooLongError(ValueError):
+    """A prompt that leaves no room to generate within max_model_len (never cut)."""
 
 
 def _build() -> type:
@@ -139,49 +161,108 @@ def _build() -> type:
                 raise ValueError(f"chunk_size={chunk_size}: expected a positive integer (requests per vllm call)")
             self.chunk_size = int(chunk_size)
             kwargs["load_format"] = load_format or DEFAULT_LOAD_FORMAT
-            if engine is None:
+            # Data parallelism is ours: replicas that load once per run (models/replicas.py).
+            data_parallel_size = int(kwargs.pop("data_parallel_size", 1) or 1)
+            ray_address = kwargs.pop("ray_address", None)
+            self.replica_pool = None
+            self._warned_budget = False
+            if data_parallel_size > 1:
+                from lrm_backends.models import replicas
+
+                replicas.require_ray("lrm-vllm data_parallel_size > 1")
+                if engine is not None:
+                    raise ValueError("engine=... is one loaded engine: it cannot be combined with data_parallel_size > 1")
+                with _use_engine(None, factory=replicas.VLLMConfigOnly):
+                    super().__init__(pretrained, **kwargs)
+                self.replica_pool = replicas.ReplicaPool(
+                    replicas.vllm_replica_spec(self.model.engine_args), data_parallel_size,
+                    ray_address=ray_address, what="lrm-vllm replicas",
+                )
+            elif engine is None:
                 super().__init__(pretrained, **kwargs)
             else:
                 with _use_engine(engine):
                     super().__init__(pretrained, **kwargs)
 
+        def lrm_summary(self) -> dict[str, Any]:
+            """Replica facts for the results' ``lrm`` block (empty without replicas)."""
+            return self.replica_pool.summary() if self.replica_pool is not None else {}
+
+        def close_replicas(self) -> None:
+            """Stop the replicas (and a Ray instance they started)."""
+            if self.replica_pool is not None:
+                self.replica_pool.close()
+
         def generate_until(self, requests: list[Any], disable_tqdm: bool = False) -> list[Generation]:
-            from lm_eval.models.utils import maybe_truncate
             from tqdm import tqdm
             from vllm import SamplingParams
 
             if not requests:
                 return []
             eos = self.tokenizer.decode(self.eot_token_id) or getattr(self.tokenizer, "eos_token", None) or ""
-            results: list[Generation] = []
+            encodings = self.tok_encode([req.args[0] for req in requests])
+            prompts, params, untils, budgets = [], [], [], []
+            for i, (req, tokens) in enumerate(zip(requests, encodings)):
+                kwargs, until, max_gen_toks = self.modify_gen_kwargs(
+                    dict(req.args[1]), eos=eos, default_max_gen_toks=self.max_gen_toks
+                )
+                max_gen_toks = self._budget(i, req, len(tokens), int(max_gen_toks))
+                # As lm-eval's VLLM: with a think_end_token only EOS stops generation;
+                # task stops are applied after the reasoning is stripped.
+                stop = [s for s in until if s == eos] if self.think_end_token else until
+                prompts.append(tokens)
+                params.append(SamplingParams(max_tokens=max_gen_toks, stop=stop, **kwargs))
+                untils.append(until)
+                budgets.append(max_gen_toks)
+            starts = list(range(0, len(requests), self.chunk_size))
+            results: list[Generation | None] = [None] * len(requests)
             bar = tqdm(total=len(requests), disable=disable_tqdm or self.rank != 0, desc="lrm-vllm generate")
-            for start in range(0, len(requests), self.chunk_size):
-                chunk = requests[start : start + self.chunk_size]
-                encodings = self.tok_encode([req.args[0] for req in chunk])
-                prompts, params, untils = [], [], []
-                for req, tokens in zip(chunk, encodings):
-                    kwargs, until, max_gen_toks = self.modify_gen_kwargs(
-                        dict(req.args[1]), eos=eos, default_max_gen_toks=self.max_gen_toks
-                    )
-                    tokens, max_gen_toks = maybe_truncate(
-                        tokens, max_gen_toks=max_gen_toks, max_model_len=self.max_length,
-                        side=self.truncation_side, verbose=True,
-                    )
-                    # As lm-eval's VLLM: with a think_end_token only EOS stops generation;
-                    # task stops are applied after the reasoning is stripped.
-                    stop = [s for s in until if s == eos] if self.think_end_token else until
-                    prompts.append(tokens)
-                    params.append(SamplingParams(max_tokens=max_gen_toks, stop=stop, **kwargs))
-                    untils.append(until)
-                outputs = self._model_generate(requests=prompts, generate=True, sampling_params=params)
-                for req, output, until in zip(chunk, outputs, untils, strict=True):
-                    generation = _to_generation(output, until, self.think_end_token)
-                    results.append(generation)
+
+            def finish(c: int, facts: list[tuple[str, int | None, str | None]]) -> None:
+                first = starts[c]
+                for i, one in enumerate(facts, start=first):
+                    generation = _to_generation(one, untils[i], self.think_end_token, budgets[i])
+                    results[i] = generation
                     # The request's own arguments: what a cache looks the response up by.
-                    self.cache_hook.add_partial("generate_until", req.args, generation)
-                bar.update(len(chunk))
-            bar.close()
-            return results
+                    self.cache_hook.add_partial("generate_until", requests[i].args, generation)
+                bar.update(len(facts))
+
+            end = [min(s + self.chunk_size, len(requests)) for s in starts]
+            if self.replica_pool is not None:
+                payloads = [(prompts[a:b], params[a:b]) for a, b in zip(starts, end)]
+                try:
+                    self.replica_pool.run(payloads, finish)
+                finally:
+                    bar.close()
+            else:
+                for c, (a, b) in enumerate(zip(starts, end)):
+                    outputs = self._model_generate(requests=prompts[a:b], generate=True, sampling_params=params[a:b])
+                    finish(c, [_facts(o) for o in outputs])
+                bar.close()
+            return results  # type: ignore[return-value]
+
+        def _budget(self, i: int, req: Any, n_prompt: int, max_gen_toks: int) -> int:
+            """The request's real token budget: never more than the context leaves after
+            the whole prompt (lm-eval's maybe_truncate would cut the prompt instead)."""
+            room = self.max_length - n_prompt
+            if room <= 0:
+                where = f"task {getattr(req, 'task_name', None)}, doc_id {getattr(req, 'doc_id', None)}"
+                raise PromptTooLongError(
+                    f"request {i} ({where}): the prompt is {n_prompt} tokens and max_model_len="
+                    f"{self.max_length} leaves no room to generate. lrm-vllm never cuts a prompt: pass a "
+                    "larger max_model_len in --model_args or shorten the prompt."
+                )
+            if max_gen_toks > room:
+                if not self._warned_budget:
+                    self._warned_budget = True
+                    log.warning(
+                        "lrm-vllm: prompt + max_gen_toks (%d + %d) exceeds max_model_len=%d: that request's "
+                        "budget is lowered to %d (recorded as its max_gen_toks; the prompt is never cut). "
+                        "Pass a larger max_model_len to avoid it (warned once per run).",
+                        n_prompt, max_gen_toks, self.max_length, room,
+                    )
+                return room
+            return max_gen_toks
 
     return VLLMBackend
 
@@ -192,8 +273,7 @@ __getattr__ = _lazy.module_getattr  # VLLMBackend is built on first access
 
 def validate_model_args(model_args: dict[str, Any]) -> None:
     """Check ``--model_args`` for lrm-vllm without importing vllm (see lrm_backends.run.validate)."""
-    from lrm_backends.errors import ValidationError
-    from lrm_backends.models.args import check_value
+    from lrm_backends.errors import ValidationError, check_value
 
     if "engine" in model_args:
         raise ValidationError(
@@ -225,7 +305,7 @@ def validate_model_args(model_args: dict[str, Any]) -> None:
         from lrm_backends.errors import did_you_mean
 
         key = unknown[0]
-        hint = did_you_mean(key, sorted(set(ARG_TYPES) | _engine_arg_names()))
+        hint = did_you_mean(key, set(ARG_TYPES) | _engine_arg_names())
         raise ValidationError(
             f"--model_args {key}={model_args[key]}: neither lm-eval's vllm model nor vllm's engine "
             f"takes {key!r}.{hint} Remove it or correct the name."

@@ -51,13 +51,15 @@ def build_report(
     progress: bool = True,
     status: Callable[[str], None] | None = None,
     jobs: int = 1,
+    figure_filter: str = "strict",
 ) -> Report:
     """Read the runs, compute the tables, draw the figures and write everything into
     ``out_dir`` (``report.md``, ``report.json``, CSVs, ``figures/*.png``).
 
     ``labels`` maps a RUN_DIR (as given, or its folder name) to a model name; runs given
     one name are pooled. ``tokenizer`` counts tokens for runs that logged none. ``jobs``
-    > 1 draws the figures in that many processes."""
+    > 1 draws the figures in that many processes. ``figure_filter`` (strict | flexible |
+    both) is the scoring the figures show; the report says which."""
     from lrm_backends.report import writers
 
     notes: list[str] = []
@@ -67,6 +69,10 @@ def build_report(
         if message not in notes:
             notes.append(message)
 
+    from lrm_backends.report.figures import FILTERS
+
+    if figure_filter not in FILTERS:
+        raise ReportError(f"filter {figure_filter!r}: expected one of {', '.join(FILTERS)}")
     run_dirs = [str(d) for d in run_dirs]
     runs = load_runs(run_dirs, tokenizer=tokenizer, labels=labels, progress=progress, warn=warn)
     models = pool_models(runs, warn)
@@ -78,7 +84,10 @@ def build_report(
     if figures:
         from lrm_backends.report.figures import render_all
 
-        drawn = render_all(tables, out / "figures", jobs=jobs,
+        drawn = render_all(tables, out / "figures", jobs=jobs, filt=figure_filter,
                            progress=(lambda what: status(f"drawing {what}")) if status else None)
-    paths = writers.write_all(tables, drawn, out, run_dirs)
+    paths = writers.write_all(tables, drawn, out, run_dirs, figure_filter=figure_filter)
+    from lrm_backends.report.overthinking import add_overthinking
+
+    add_overthinking(models, out, paths)
     return Report(tables=tables, markdown=paths["report.md"].read_text(encoding="utf-8"), paths=paths, figures=drawn)

@@ -1,6 +1,7 @@
 """What was done to a model: from its ``compression.json`` manifest, else from its name.
 
-Pure functions (standard library only). A :class:`Compression` says the method, the
+Pure functions (standard library only; pruning method names from compressors.methods,
+itself standard library only). A :class:`Compression` says the method, the
 sparsity or the bits per weight, and which base model the variant came from, so that
 ``lrm report`` can draw curves per base model and measure drops from the uncompressed
 base. Manifests are read defensively: any field may be missing, a malformed one is
@@ -9,10 +10,13 @@ ignored rather than fatal (the writer is ``compressors/manifest.py``, schema 1).
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import asdict, dataclass
 from pathlib import PurePosixPath
 from typing import Any
+
+from compressors.methods import method_names  # standard library only
 
 SPARSITY, BITS = "sparsity", "bits"  # the two x axes of a compression curve
 FROM_MANIFEST, FROM_NAME, UNCOMPRESSED = "manifest", "name", "none"
@@ -34,7 +38,6 @@ GGUF_BITS_PER_WEIGHT: dict[str, float] = {
     "IQ4_NL": 4.5, "IQ4_XS": 4.25, "TQ1_0": 1.69, "TQ2_0": 2.06, "MXFP4": 4.25,
 }
 FULL_PRECISION_TYPES = {"F16": 16.0, "BF16": 16.0, "FP16": 16.0, "F32": 32.0, "FP32": 32.0}
-PRUNING_METHODS = ("sparsegpt", "wanda", "magnitude")
 INT_QUANT_METHODS = ("awq", "gptq", "bnb", "hqq", "quanto", "exl2", "smoothquant")
 
 _SEP = r"(?:^|(?<=[^A-Za-z0-9]))"  # start of a name token
@@ -43,12 +46,22 @@ _GGUF_RE = re.compile(
     _SEP + r"(?:UD-)?(I?Q[1-8]_(?:K_XL|K_[SML]|K|[01]|XXS|XS|NL|[SML])|TQ[12]_0|MXFP4)" + _END, re.I
 )
 _PRECISION_RE = re.compile(_SEP + r"(BF16|FP16|F16|FP32|F32)" + _END, re.I)
-_PRUNE_RE = re.compile(
-    _SEP + r"(sparsegpt|wanda|magnitude)(?:[-_ ]?(\d+(?:\.\d+)?)(%|pct|p)?)?(?=$|[^A-Za-z0-9.])", re.I
-)
 _SPARSE_RE = re.compile(_SEP + r"(?:sparse|sp|s)[-_]?(\d+(?:\.\d+)?)(%|pct|p)?" + _END, re.I)
 _NM_RE = re.compile(r"(?<![0-9])([1-8])(?::|of|_of_)([2-9]|1[0-6])(?![0-9])", re.I)
-_NM_AFTER_METHOD_RE = re.compile(r"(sparsegpt|wanda|magnitude)[-_]([1-8])[-_]([2-9]|1[0-6])" + _END, re.I)
+
+
+@functools.cache
+def _pruning_res(names: tuple[str, ...]) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """Name patterns for the pruning methods of compressors.methods: ``wanda-50`` (a
+    method and a percentage) and ``wanda-2-4`` (a method and an N:M pattern)."""
+    alternatives = "|".join(re.escape(n) for n in names)
+    prune = re.compile(
+        _SEP + r"(" + alternatives + r")(?:[-_ ]?(\d+(?:\.\d+)?)(%|pct|p)?)?(?=$|[^A-Za-z0-9.])", re.I
+    )
+    nm_after_method = re.compile(r"(" + alternatives + r")[-_]([1-8])[-_]([2-9]|1[0-6])" + _END, re.I)
+    return prune, nm_after_method
+
+
 _INT_QUANT_RE = re.compile(_SEP + r"(" + "|".join(INT_QUANT_METHODS) + r")" + _END, re.I)
 _BITS_RE = re.compile(
     _SEP + r"(?:w(\d{1,2})a\d{1,2}|int(\d{1,2})|(\d{1,2})[-_]?bits?|nf(4)|fp(8)|q(\d)(?:bit)?)" + _END, re.I
@@ -91,15 +104,26 @@ class Compression:
             return text + (f" ({self.pattern})" if self.pattern and self.pattern != "unstructured" else "")
         if self.kind == BITS:
             name = self.quant_type or self.method or "quantized"
-            return name + (f" ({self.bits_per_weight:g} bpw)" if self.bits_per_weight is not None else "")
+            return name + (f" ({_round(self.bits_per_weight, 2)} bpw)" if self.bits_per_weight is not None else "")
         return "none"
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "level": self.level, "description": self.describe()}
 
 
+def _round(value: float, digits: int) -> str:
+    """A number for people: ``digits`` decimals at most, no trailing zeros (the exact
+    value stays in report.json and the CSVs).
+
+    >>> _round(6.16547, 2), _round(30.0001, 1), _round(8.5, 2)
+    ('6.17', '30', '8.5')
+    """
+    return f"{round(value, digits):g}"
+
+
 def _pct(value: float | None) -> str:
-    return "?%" if value is None else f"{100 * value:g}%"
+    """A fraction as a rounded percent: 0.300001 -> "30%", 0.4937 -> "49.4%"."""
+    return "?%" if value is None else f"{_round(100 * value, 1)}%"
 
 
 def model_basename(name: str) -> str:
@@ -159,18 +183,20 @@ def from_name(name: str) -> Compression:
         stripped = stripped.replace(match.group(0), " ", 1)
 
     # Pruning first (its "2:4" and "-50" must not be read as anything else) ...
-    if (m := _NM_AFTER_METHOD_RE.search(stripped)) is not None:
+    pruning = method_names()
+    prune_re, nm_after_method_re = _pruning_res(pruning)
+    if (m := nm_after_method_re.search(stripped)) is not None:
         method, pattern = m.group(1).lower(), f"{m.group(2)}:{m.group(3)}"
         cut(m)
     elif (m := _NM_RE.search(stripped)) is not None:
         pattern = f"{m.group(1)}:{m.group(2)}"
         cut(m)
-    if (m := _PRUNE_RE.search(stripped)) is not None:
+    if (m := prune_re.search(stripped)) is not None:
         method = m.group(1).lower()
         if m.group(2) and not pattern:
             sparsity = _fraction(m.group(2), m.group(3))
         cut(m)
-    if method in PRUNING_METHODS or pattern:
+    if method in pruning or pattern:
         kind = SPARSITY
         if pattern:
             n, m_ = (int(x) for x in pattern.split(":"))

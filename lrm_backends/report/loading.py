@@ -24,9 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lrm_backends.run.settings import TOKENIZER_ENV
-from lrm_backends.tokenizers import load_counter
-
 log = logging.getLogger(__name__)
 
 _TS = r"\d{4}-\d{2}-\d{2}T[\d\-.:]+"
@@ -43,11 +40,14 @@ FLEXIBLE_FILTERS = ("flexible", "flexible-extract")
 # model_args keys that name the model itself (the rest, e.g. dtype or seed, do not).
 MODEL_PATH_ARGS = ("pretrained", "model", "model_path", "path", "responses", "engine")
 TOKENIZER_ARGS = ("lrm_tokenizer", "tokenizer", "pretrained")
+TOKENIZER_ENV = "LRM_TOKENIZER"
 RECORD_VERSIONS = (1,)
 
 FIELDS = (
     "correct_strict", "correct_flexible", "no_answer_strict", "no_answer_flexible",
     "f1_strict", "f1_flexible", "reasoning_tokens", "total_tokens", "truncated",
+    # overthinking measures (lrm_tasks.overthinking), records only
+    "first_answer_tokens", "reasoning_after_first_answer", "answer_switches", "looping",
 )
 RECORDS, SAMPLES, RESULTS = "records", "samples", "results"
 
@@ -215,6 +215,13 @@ class Tokenizers:
         return self._cache[name]
 
 
+def load_counter(name: str) -> Any:
+    """A TokenCounter for ``name`` (see :func:`lrm_backends.tokenizers.token_counter`)."""
+    from lrm_backends.tokenizers import token_counter
+
+    return token_counter(name)
+
+
 # ---------------------------------------------------------------- records and samples
 
 
@@ -238,6 +245,10 @@ def read_records(path: Path, warn: Warn) -> Responses:
             "reasoning_tokens": _num(rec.get("reasoning_tokens")),
             "total_tokens": _num(rec.get("total_tokens")),
             "truncated": _flag(rec.get("truncated")),
+            "first_answer_tokens": _num(rec.get("first_answer_tokens")),
+            "reasoning_after_first_answer": _num(rec.get("reasoning_after_first_answer")),
+            "answer_switches": _num(rec.get("answer_switches")),
+            "looping": _flag(rec.get("looping")),
         })
     if newer:
         warn(f"{path}: record_version other than {RECORD_VERSIONS}; read as version 1")

@@ -10,8 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from lrm_backends.report.compression import BITS, Compression, from_manifest, from_name, model_basename
+import os
+
+from lrm_backends.report.compression import (
+    BITS, FROM_MANIFEST, Compression, from_manifest, from_name, model_basename,
+)
 from lrm_backends.report.loading import RESULTS, Responses, Run, Warn
+from lrm_backends.report.precision import Precision, base_precision
 
 
 @dataclass
@@ -38,6 +43,9 @@ class Model:
     runs: list[Run]
     compression: Compression
     tasks: dict[str, PooledTask] = field(default_factory=dict)
+    # An uncompressed model's precision as stored (read from its file where it can be):
+    # where it sits on a bits-per-weight curve.
+    precision: Precision | None = None
 
     @property
     def model_ref(self) -> str:
@@ -90,6 +98,12 @@ def pool_models(runs: list[Run], warn: Warn) -> list[Model]:
                     pt.response_runs += 1
         _check_seeds(model, warn)
         models.append(model)
+    _mark_sources(models)
+    for m in models:
+        if m.compression.kind is None:
+            manifests = [r.manifest for v in models if v.compression.base == m.compression.base
+                         for r in v.runs if r.manifest is not None]
+            m.precision = base_precision(m.model_ref, manifests)
     first_seen: dict[str, int] = {}
     for i, m in enumerate(models):
         first_seen.setdefault(m.compression.base, i)
@@ -106,6 +120,29 @@ def pool_models(runs: list[Run], warn: Warn) -> list[Model]:
         return (first_seen[c.base], *rank, i)
 
     return [m for _, m in sorted(enumerate(models), key=order)]
+
+
+def _same_path(ref: str) -> str:
+    """A model reference normalised for comparing paths (a Hub id stays as it is)."""
+    path = os.path.expanduser(str(ref))
+    return os.path.realpath(path) if os.path.exists(path) else os.path.normpath(path)
+
+
+def _mark_sources(models: list[Model]) -> None:
+    """A model that other models' manifests name as their ``source_model`` is their
+    uncompressed base, whatever its name says: a run of ``SmolLM2.Q4_1.gguf`` from
+    which Q8_0 and pruned variants were made is the base of their curves (at its own
+    stored precision), not a Q4_1 point of its own curve."""
+    sources: dict[str, Compression] = {}
+    for m in models:
+        for run in m.runs:
+            src = run.manifest.get("source_model") if isinstance(run.manifest, dict) else None
+            if src and m.compression.source == FROM_MANIFEST:
+                sources.setdefault(_same_path(str(src)), m.compression)
+    for m in models:
+        variant = sources.get(_same_path(m.model_ref))
+        if variant is not None and m.compression.source != FROM_MANIFEST:
+            m.compression = Compression(base=variant.base, base_name=variant.base_name)
 
 
 def _unique_labels(labels: dict[str, str], groups: dict[str, list[Run]]) -> dict[str, str]:

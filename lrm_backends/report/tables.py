@@ -21,31 +21,34 @@ from typing import Any
 from lrm_backends.report import stats
 from lrm_backends.report.compression import BITS, SPARSITY, full_precision_bits
 from lrm_backends.report.models import Model, PooledTask
+from lrm_tasks.benchmarks import BENCHMARKS, get_benchmark
+from lrm_tasks.benchmarks.spec import CONTEXT, KNOWLEDGE, REASONING
 
-REASONING, KNOWLEDGE, CONTEXT, OTHER = "reasoning", "knowledge", "context", "other"
+OTHER = "other"
 # The paper's split (arXiv 2504.02010, section 3): AIME, FOLIO and temporal sequences
 # test reasoning; MuSiQue asked closed-book tests stored knowledge, and with its
-# paragraphs (musique_ctx) tells lost knowledge from lost multi-hop reasoning.
-TASK_ORDER = ("aime24", "bbh_temporal_sequences", "folio", "musique", "musique_ctx")
-TASK_TITLES = {
-    "aime24": "AIME24", "bbh_temporal_sequences": "Temporal", "folio": "FOLIO",
-    "musique": "MuSiQue", "musique_ctx": "MuSiQue+ctx",
-}
+# paragraphs (musique_ctx) tells lost knowledge from lost multi-hop reasoning. Titles,
+# kinds and order come from the benchmark table (each spec and its report variants).
+_REPORT_TASKS: dict[str, tuple[str, str]] = {}  # report task -> (title, kind), in order
+for _spec in BENCHMARKS.values():
+    _REPORT_TASKS[_spec.name] = (_spec.title, _spec.kind)
+    _REPORT_TASKS.update({f"{_spec.name}_{v}": title_kind for v, title_kind in _spec.variants.items()})
+TASK_ORDER = tuple(_REPORT_TASKS)
+TASK_TITLES = {name: title for name, (title, _) in _REPORT_TASKS.items()}
 LENGTH_MEASURE = "total_tokens"
 DEFAULT_QUANTILES = 4
 AVG = "reasoning_avg"
 
 
 def _base_task(task: str) -> str | None:
-    from lrm_tasks.scoring import canonical_task
-
     try:
-        canon = canonical_task(task)
+        spec = get_benchmark(task)
     except ValueError:
         return None
-    if canon == "musique" and "ctx" in task.lower():
-        return "musique_ctx"
-    return canon
+    for variant in spec.variants:
+        if variant in task.lower():
+            return f"{spec.name}_{variant}"
+    return spec.name
 
 
 def task_kind(task: str) -> str:
@@ -57,7 +60,7 @@ def task_kind(task: str) -> str:
     base = _base_task(task)
     if base is None:
         return OTHER
-    return {"musique": KNOWLEDGE, "musique_ctx": CONTEXT}.get(base, REASONING)
+    return _REPORT_TASKS[base][1]
 
 
 def task_title(task: str) -> str:
@@ -230,24 +233,27 @@ def length_row(model: Model, pt: PooledTask, correct: list[float], incorrect: li
 
 def quantile_rows(model: Model, pt: PooledTask, quantiles: int) -> list[dict[str, Any]]:
     """Accuracy by length quantile (see :func:`stats.length_bins`); empty bins left out."""
+    cols = pt.responses.columns
     pairs = [
-        (n, c) for c, n in zip(pt.responses.columns["correct_strict"], pt.responses.columns[LENGTH_MEASURE])
+        (n, c, f) for c, f, n in zip(cols["correct_strict"], cols["correct_flexible"], cols[LENGTH_MEASURE])
         if n is not None and c is not None
     ]
     if not pairs:
         return []
-    bins = stats.length_bins([n for n, _ in pairs], quantiles)
+    bins = stats.length_bins([n for n, _, _ in pairs], quantiles)
     rows = []
     for k in range(quantiles):
         members = [pairs[i] for i, b in enumerate(bins) if b == k]
         if not members:
             continue
-        lengths = [n for n, _ in members]
+        lengths = [n for n, _, _ in members]
+        flexible = [f for _, _, f in members if f is not None]
         rows.append({
             "model": model.label, "task": pt.task, "quantile": k + 1, "of": quantiles, "n": len(members),
             "tokens_min": min(lengths), "tokens_max": max(lengths), "mean_tokens": stats.mean(lengths),
             "median_tokens": stats.median(lengths),
-            "accuracy": stats.mean([c for _, c in members]),
+            "accuracy": stats.mean([c for _, c, _ in members]),
+            "accuracy_flexible": stats.mean(flexible) if flexible else None,
         })
     return rows
 
@@ -264,6 +270,10 @@ def model_row(model: Model) -> dict[str, Any]:
         "base": c.base, "base_name": c.base_name, "compression": c.describe(), "kind": c.kind,
         "method": c.method, "sparsity": c.sparsity, "pattern": c.pattern, "quant_type": c.quant_type,
         "bits_per_weight": c.bits_per_weight, "compression_source": c.source,
+        # an uncompressed model's stored precision ("Q4_1, 5.74 bpw"): a GGUF base is not 16-bit
+        "precision": model.precision.describe() if model.precision else None,
+        "precision_bits": model.precision.bits if model.precision else None,
+        "precision_source": model.precision.source if model.precision else None,
         "manifest": next((str(r.manifest_path) for r in model.runs if r.manifest_path), None),
     }
 
@@ -280,7 +290,10 @@ def _bases(models: list[Model]) -> dict[str, Model]:
 def curve_rows(models: list[Model], main: list[dict], averages: list[dict]) -> list[dict[str, Any]]:
     """Points of the compression curves: per base model and axis (sparsity or bits per
     weight), each member's score and tokens per task and on the reasoning average. The
-    uncompressed base sits at sparsity 0 and at its own precision (16 bits)."""
+    uncompressed base sits at sparsity 0 and at its own stored precision (read from its
+    file, see :mod:`.precision`). ``series`` names the line a point belongs to: the
+    method, with its N:M pattern when it has one (2:4 is not a point of the
+    unstructured curve)."""
     by = {(r["model"], r["task"]): r for r in main}
     avg = {r["model"]: r for r in averages}
     bases = _bases(models)
@@ -293,7 +306,8 @@ def curve_rows(models: list[Model], main: list[dict], averages: list[dict]) -> l
             base_model = bases.get(base)
             points: list[tuple[Model, float | None, str]] = []
             if base_model is not None:
-                x = 0.0 if axis == SPARSITY else full_precision_bits(base_model.model_ref)
+                prec = base_model.precision
+                x = 0.0 if axis == SPARSITY else (prec.bits if prec else full_precision_bits(base_model.model_ref))
                 points.append((base_model, x, "none"))
             points += [(m, m.compression.level, m.compression.method or "?") for m in members]
             if len(points) < 2:
@@ -309,8 +323,12 @@ def curve_rows(models: list[Model], main: list[dict], averages: list[dict]) -> l
 
 
 def _curve_point(base: str, axis: str, m: Model, method: str, x: float | None, task: str, r: dict) -> dict[str, Any]:
+    pattern = m.compression.pattern
+    structured = method != "none" and pattern not in (None, "unstructured")
     return {
         "base": base, "axis": axis, "model": m.label, "method": method, "x": x, "task": task,
+        "pattern": pattern, "series": f"{method} {pattern}" if structured else method,
+        "precision": m.precision.describe() if m.precision else None,
         "score_strict": r.get("score_strict"), "score_strict_se": r.get("score_strict_se"),
         "score_flexible": r.get("score_flexible"), "mean_reasoning_tokens": r.get("mean_reasoning_tokens"),
         "mean_total_tokens": r.get("mean_total_tokens"),
@@ -335,15 +353,17 @@ def knowledge_rows(models: list[Model], main: list[dict], averages: list[dict], 
             "axis": m.compression.kind,
             "level": m.compression.level, "compression": m.compression.describe(),
         }
-        for kind in (KNOWLEDGE, CONTEXT):
-            pairs = [
-                (by[(base.label, t)]["score_strict"], by[(m.label, t)]["score_strict"])
-                for t in tasks if task_kind(t) == kind and (base.label, t) in by and (m.label, t) in by
-            ]
-            pairs = [(b, v) for b, v in pairs if b is not None and v is not None]
-            _drop(row, kind, pairs)
-        b_avg, m_avg = avg.get(base.label, {}).get("score_strict"), avg.get(m.label, {}).get("score_strict")
-        _drop(row, REASONING, [(b_avg, m_avg)] if b_avg is not None and m_avg is not None else [])
+        for mode, suffix in (("strict", ""), ("flexible", "_flexible")):  # strict: the headline columns
+            score = f"score_{mode}"
+            for kind in (KNOWLEDGE, CONTEXT):
+                pairs = [
+                    (by[(base.label, t)][score], by[(m.label, t)][score])
+                    for t in tasks if task_kind(t) == kind and (base.label, t) in by and (m.label, t) in by
+                ]
+                pairs = [(b, v) for b, v in pairs if b is not None and v is not None]
+                _drop(row, kind, pairs, suffix)
+            b_avg, m_avg = avg.get(base.label, {}).get(score), avg.get(m.label, {}).get(score)
+            _drop(row, REASONING, [(b_avg, m_avg)] if b_avg is not None and m_avg is not None else [], suffix)
         for t in reasoning:
             b, v = by.get((base.label, t), {}).get("score_strict"), by.get((m.label, t), {}).get("score_strict")
             row[f"drop_{t}"] = b - v if b is not None and v is not None else None
@@ -351,14 +371,16 @@ def knowledge_rows(models: list[Model], main: list[dict], averages: list[dict], 
     return rows
 
 
-def _drop(row: dict[str, Any], kind: str, pairs: list[tuple[float, float]]) -> None:
+def _drop(row: dict[str, Any], kind: str, pairs: list[tuple[float, float]], suffix: str = "") -> None:
+    names = [f"{kind}_{what}{suffix}" for what in ("base", "model", "drop", "drop_relative")]
     if not pairs:
-        row[f"{kind}_base"] = row[f"{kind}_model"] = row[f"{kind}_drop"] = row[f"{kind}_drop_relative"] = None
+        for name in names:
+            row[name] = None
         return
     b = sum(p[0] for p in pairs) / len(pairs)
     v = sum(p[1] for p in pairs) / len(pairs)
-    row[f"{kind}_base"], row[f"{kind}_model"], row[f"{kind}_drop"] = b, v, b - v
-    row[f"{kind}_drop_relative"] = (b - v) / b if b else None
+    for name, value in zip(names, (b, v, b - v, (b - v) / b if b else None)):
+        row[name] = value
 
 
 # ---------------------------------------------------------------- all

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from lrm_backends.report.tables import (
-    CONTEXT, KNOWLEDGE, LENGTH_MEASURE, OTHER, REASONING, Tables, task_kind, task_title,
+    CONTEXT, KNOWLEDGE, LENGTH_MEASURE, OTHER, REASONING, Tables, task_kind, task_order, task_title,
 )
 
 REPORT_VERSION = 1
@@ -172,10 +172,23 @@ def _figure_links(figures: list[dict[str, Any]], kind: str, root: Path) -> list[
         rel = Path(f["path"]).resolve().relative_to(root.resolve()).as_posix()
         what = f.get("task") or f.get("base") or "overview"
         out.append(f"![{kind}: {what}]({rel})")
+        if f.get("caption"):  # e.g. zero-token responses, "no difference from the base"
+            out.append(f"*{f['caption']}*")
     return out
 
 
-def render_markdown(tables: Tables, figures: list[dict[str, Any]], out_dir: Path, run_dirs: Sequence[str]) -> str:
+FIGURE_FILTER_TEXT = {
+    "strict": "Figures show strict scores (answer after the reasoning); `lrm report --filter flexible|both` "
+              "shows the flexible ones.",
+    "flexible": "Figures show flexible scores (the answer anywhere in the response); length box plots split "
+                "by strict correctness.",
+    "both": "Figures show strict scores (solid lines, filled markers) and flexible ones (dashed lines, hollow "
+            "markers, hatched bars); length box plots split by strict correctness.",
+}
+
+
+def render_markdown(tables: Tables, figures: list[dict[str, Any]], out_dir: Path, run_dirs: Sequence[str],
+                    figure_filter: str = "strict") -> str:
     lines: list[str] = ["# lrm-bench report", ""]
     lines.append(
         f"{len(tables.models)} model(s) from {sum(m['runs'] for m in tables.models)} run(s) in "
@@ -185,6 +198,8 @@ def render_markdown(tables: Tables, figures: list[dict[str, Any]], out_dir: Path
         "under the strict filter (answer after the reasoning), the flexible filter in brackets. "
         "Every number is also in `report.json` and the CSV files."
     )
+    if figures:
+        lines += ["", FIGURE_FILTER_TEXT[figure_filter]]
     lines += ["", "## 1. Main results", ""]
     lines += _main_tables(tables)
     reasoning = [task_title(t) for t in tables.tasks if task_kind(t) == REASONING]
@@ -245,7 +260,8 @@ def render_markdown(tables: Tables, figures: list[dict[str, Any]], out_dir: Path
         ["Model", "Base model", "Compression", "Method", "Sparsity", "Bits/weight", "Read from"],
         [[m["model"], m["base_name"], m["compression"], m["method"] or DASH,
           DASH if m["sparsity"] is None else f"{m['sparsity']:.3g}",
-          DASH if m["bits_per_weight"] is None else f"{m['bits_per_weight']:g}",
+          f"{m['precision']} (stored)" if m.get("precision") else
+          DASH if m["bits_per_weight"] is None else f"{round(m['bits_per_weight'], 2):g}",
           m["compression_source"]] for m in tables.models],
         "lllllrl",
     ))
@@ -281,6 +297,18 @@ def render_markdown(tables: Tables, figures: list[dict[str, Any]], out_dir: Path
     return "\n".join(lines) + "\n"
 
 
+def compact_table(tables: Tables) -> str:
+    """The table a researcher reads first: per model and task, the strict and flexible
+    score, the no-answer rate, mean reasoning tokens and the truncation rate."""
+    rows = [
+        [r["model"], task_title(r["task"]), pct(r.get("score_strict")), pct(r.get("score_flexible")),
+         pct(r.get("no_answer_strict")), tokens(r.get("mean_reasoning_tokens")), pct(r.get("truncation_rate"))]
+        for r in sorted(tables.main, key=lambda r: (r["model"], task_order(r["task"])))
+    ]
+    header = ["Model", "Task", "Strict (%)", "Flexible (%)", "No answer (%)", "Reasoning tokens", "Truncated (%)"]
+    return md_table(header, rows)
+
+
 def terminal_text(markdown: str) -> str:
     r"""The markdown with each image link turned into its file name (a terminal cannot
     show images).
@@ -298,9 +326,11 @@ def terminal_text(markdown: str) -> str:
 # ---------------------------------------------------------------- json and csv
 
 
-def report_dict(tables: Tables, figures: list[dict[str, Any]], out_dir: Path, run_dirs: Sequence[str]) -> dict:
+def report_dict(tables: Tables, figures: list[dict[str, Any]], out_dir: Path, run_dirs: Sequence[str],
+                figure_filter: str = "strict") -> dict:
     return {
         "report_version": REPORT_VERSION,
+        "figure_filter": figure_filter,
         "run_dirs": list(run_dirs),
         "units": {
             "scores": "fraction 0-1 (exact match / F1); the markdown shows percent",
@@ -334,16 +364,18 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
     return path
 
 
-def write_all(tables: Tables, figures: list[dict[str, Any]], out_dir: Path, run_dirs: Sequence[str]) -> dict[str, Path]:
+def write_all(tables: Tables, figures: list[dict[str, Any]], out_dir: Path, run_dirs: Sequence[str],
+              figure_filter: str = "strict") -> dict[str, Path]:
     """Write report.md, report.json and the CSVs; return their paths by name."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
-    md = render_markdown(tables, figures, out_dir, run_dirs)
+    md = render_markdown(tables, figures, out_dir, run_dirs, figure_filter)
     paths["report.md"] = out_dir / "report.md"
     paths["report.md"].write_text(md, encoding="utf-8")
     paths["report.json"] = out_dir / "report.json"
     paths["report.json"].write_text(
-        json.dumps(report_dict(tables, figures, out_dir, run_dirs), indent=1, default=str) + "\n", encoding="utf-8"
+        json.dumps(report_dict(tables, figures, out_dir, run_dirs, figure_filter), indent=1, default=str) + "\n",
+        encoding="utf-8",
     )
     for name, attr in CSV_TABLES.items():
         paths[name] = write_csv(out_dir / name, getattr(tables, attr))

@@ -36,10 +36,14 @@ one entry (lm-eval #3046) and the key ignores the model (#4063). Here:
   never generated again, but a resumed run's new samples are fresh draws.
 
 Without a cache the wrapper still isolates backend errors: when a call fails, its
-requests are retried in halves until the failing request is alone; that request becomes
-an empty :class:`~lrm_tasks.text.Generation` with ``error`` set (scored as no answer,
-recorded with the error, counted in the results' ``lrm.failed_requests``) and the run
-goes on. Failed requests are not stored: the next run with the cache retries them.
+requests are retried in halves until the failing request is alone; that request is
+retried alone at most ``max_retries`` times with backoff (after the rest of the call's
+requests, counted in the results' ``lrm.retries``), then becomes an empty
+:class:`~lrm_tasks.text.Generation` with ``error`` set (scored as no answer, recorded
+with the error, counted in ``lrm.failed_requests``) and the run goes on. An error that is
+the engine's (it could not load or start, or died: see ``lrm_backends.run.failures``)
+is never retried: the run stops with :class:`~lrm_backends.run.failures.EngineFailure`.
+Failed requests are not stored: the next run with the cache retries them.
 ``--strict`` (``lrm_strict`` metadata, ``LRM_STRICT=1``) aborts on the first error instead.
 Only ``generate_until`` errors are isolated; likelihood requests are cached but their
 errors abort.
@@ -53,6 +57,7 @@ import logging
 import os
 import re
 import sys
+import time
 from collections import Counter, defaultdict, deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -61,26 +66,30 @@ from typing import IO, Any
 
 from lm_eval.api.model import CacheHook
 
-from lrm_tasks.text import Generation
-
-from lrm_backends.run.settings import (  # noqa: F401  (settings_from, truthy: public here too)
-    CACHE_ENV,
-    CACHE_METADATA_KEY,
-    DEFAULT_CHUNK_SIZE,
-    STRICT_ENV,
-    Settings,
-    settings_from,
-    truthy,
+from lrm_backends.run.failures import (
+    ENGINE, EarlyFailures, FailurePolicy, backend_name, classify, engine_failure, policy_from,
 )
+from lrm_backends.run.settings import setting, truthy
+from lrm_tasks.text import Generation
 
 log = logging.getLogger(__name__)
 
+CACHE_ENV = "LRM_CACHE_DIR"
+STRICT_ENV = "LRM_STRICT"
+CHUNK_ENV = "LRM_CACHE_CHUNK"
+CACHE_METADATA_KEY = "lrm_cache"
+STRICT_METADATA_KEY = "lrm_strict"
 CACHE_FORMAT = 1
+# Requests per backend call for a backend whose responses only arrive when the call
+# returns: a crash loses at most this many. Large enough for vllm's continuous batching
+# to stay busy (its default max_num_seqs is 256 on big GPUs, 128 on small ones).
+DEFAULT_CHUNK_SIZE = 128
 # Model arguments that change how fast a model runs, never what it generates.
 OUTPUT_NEUTRAL_ARGS = frozenset({
     "batch_size", "max_batch_size", "device", "chunk_size", "gpu_memory_utilization",
     "max_num_seqs", "data_parallel_size", "parallelize", "n_threads", "n_threads_batch",
     "verbose", "lrm_tokenizer", "use_safetensors", "load_format",
+    "replicas", "ray_address",  # how the work is spread (lrm_backends.models.replicas)
 })
 # Local checkpoint files whose size and mtime enter the model identity (a folder
 # re-saved with another sparsity at the same path is another model).
@@ -92,11 +101,12 @@ SEED_PER_REQUEST = "request"  # honours gen_kwargs["seed"] per request, in any b
 SEED_FIRST_OF_CALL = "first-of-call"  # honours gen_kwargs["seed"] for a call's first request
 SEED_GLOBAL_RNG = "global-rng"  # samples from the global torch/numpy/random generators
 SEED_NONE = "none"
-# lm-eval's own backends; ours declare SEEDING_ATTR on their class (lrm-gguf: first-of-call).
 _KNOWN_SEEDING = {
     # SamplingParams(seed=...) is per request (lm_eval/models/vllm_causallms.py passes
     # unknown generation kwargs to SamplingParams); lrm-vllm inherits it.
     "lm_eval.models.vllm_causallms.VLLM": SEED_PER_REQUEST,
+    # lrm_backends/models/gguf.py: request i of a call samples with seed + i.
+    "lrm_backends.models.gguf.GGUFBackend": SEED_FIRST_OF_CALL,
     # transformers' generate() samples from torch's global generator.
     "lm_eval.models.huggingface.HFLM": SEED_GLOBAL_RNG,
 }
@@ -105,6 +115,31 @@ SEEDING_ATTR = "lrm_seeding"  # a backend class may declare one of the modes abo
 
 class CacheError(RuntimeError):
     """The cache itself cannot be used (locked, unwritable, disk full): the run stops."""
+
+
+# ----------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the user asked for: a cache folder (or none) and strictness."""
+
+    cache_dir: Path | None = None
+    strict: bool = False
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+
+
+def settings_from(metadata: dict[str, Any] | None) -> Settings:
+    """Settings from run metadata (``--metadata``) first, then the environment."""
+    meta = metadata or {}
+    raw_dir = setting(meta, CACHE_METADATA_KEY, CACHE_ENV)
+    strict = setting(meta, STRICT_METADATA_KEY, STRICT_ENV, "")
+    chunk = os.environ.get(CHUNK_ENV, "")
+    return Settings(
+        cache_dir=Path(str(raw_dir)).expanduser() if raw_dir else None,
+        strict=truthy(strict),
+        chunk_size=int(chunk) if chunk.strip().isdigit() and int(chunk) > 0 else DEFAULT_CHUNK_SIZE,
+    )
 
 
 # ----------------------------------------------------------------- model identity
@@ -455,6 +490,8 @@ def _entry(method: str, slot: Slot, value: Any) -> dict[str, Any]:
         entry["text"] = str(value)
         entry["generated_tokens"] = getattr(value, "generated_tokens", None)
         entry["finish_reason"] = getattr(value, "finish_reason", None)
+        if getattr(value, "max_gen_toks", None) is not None:
+            entry["max_gen_toks"] = value.max_gen_toks
     else:
         entry["value"] = list(value) if isinstance(value, tuple) else value
     if slot.seed is not None:
@@ -465,7 +502,7 @@ def _entry(method: str, slot: Slot, value: Any) -> dict[str, Any]:
 def _from_entry(method: str, entry: dict[str, Any]) -> Any:
     if method == "generate_until":
         return Generation(entry["text"], generated_tokens=entry.get("generated_tokens"),
-                          finish_reason=entry.get("finish_reason"))
+                          finish_reason=entry.get("finish_reason"), max_gen_toks=entry.get("max_gen_toks"))
     value = entry["value"]
     return tuple(value) if isinstance(value, list) else value
 
@@ -503,10 +540,23 @@ class ResilientLM:
     """
 
     def __init__(self, lm: Any, *, cache: ResponseCache | None = None, strict: bool = False,
-                 chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
+                 chunk_size: int = DEFAULT_CHUNK_SIZE, policy: FailurePolicy | None = None,
+                 log_folder: str | os.PathLike[str] | None = None) -> None:
         self.lm = lm
         self.cache = cache
         self.strict = strict
+        self.policy = policy or policy_from(None)
+        self.log_folder = log_folder  # where an engine failure's full log goes (None: temp)
+        self._early = EarlyFailures()
+        self._retry: list[tuple[Slot, str]] = []  # requests that failed alone, to retry
+        self.max_retries = self.policy.max_retries
+        if self.max_retries and reloads_per_call(lm):
+            log.warning(
+                "lrm-bench: %s loads the model on every call (lm-eval's vllm data-parallel path), so a "
+                "failed request is not retried (a retry would reload the model); lrm-vllm loads replicas once.",
+                type(getattr(lm, "lm", lm)).__name__,
+            )
+            self.max_retries = 0
         self.chunk_size = max(1, int(chunk_size))
         self.seeding = seeding_of(lm)
         if cache is None and self.seeding in (SEED_FIRST_OF_CALL, SEED_GLOBAL_RNG):
@@ -563,8 +613,11 @@ class ResilientLM:
             log.info("lrm-bench: %s: %d of %d responses from the cache, %d to generate",
                      method, len(slots) - len(todo), len(slots), len(todo))
         self._method = method
+        if method == "generate_until":
+            self.stats["requests"] += len(slots)
         for group in self._groups(todo):
             self._call(method, group, args, kwargs)
+        self._retry_alone(method, args, kwargs)
         return [slot.value for slot in slots]
 
     def _groups(self, todo: list[Slot]) -> Iterator[list[Slot]]:
@@ -604,6 +657,7 @@ class ResilientLM:
         finally:
             if self.cache is not None:
                 self.cache.commit()
+        self._early.succeeded = True
         self._forget(group)
         if self._streams is None and self.cache is not None and len(group) > 1:
             self._streams = all(s.done for s in group)
@@ -629,6 +683,7 @@ class ResilientLM:
         except Exception:  # unhashable arguments: the call's return value will do
             return
         if queue:
+            self._early.succeeded = True
             self._store(method, queue.popleft(), result)
 
     def _store(self, method: str, slot: Slot, value: Any, *, again: bool = False) -> None:
@@ -673,6 +728,12 @@ class ResilientLM:
 
     def _failed(self, method: str, group: list[Slot], exc: Exception, args: tuple, kwargs: dict) -> None:
         open_ = [s for s in group if not s.done]
+        # Keys, not slots: the k repeats of one bad prompt share a key, so they never
+        # look like "the same error on other requests".
+        ids = frozenset(s.key for s in open_)
+        if classify(exc) == ENGINE or self._early.engine_suspected(exc, ids):
+            # The engine cannot serve: no request is retried, the run stops with one line.
+            raise engine_failure(exc, backend_name(self.lm), self.log_folder) from exc
         if self.strict or method != "generate_until":
             first = open_[0] if open_ else group[0]
             log.error("lrm-bench: the backend failed on %s (%d request(s) in the call)", first.where(), len(group))
@@ -684,11 +745,54 @@ class ResilientLM:
             return
         for slot in open_:
             message = f"{type(exc).__name__}: {exc}"[:_ERROR_TEXT_MAX]
-            slot.value, slot.done = Generation("", error=message), True
-            self.failures.append(Failure(slot.task, slot.doc, slot.repeat, message))
-            self.stats["failed"] += 1
-            log.warning("lrm-bench: the backend failed on %s (%s); recorded as no answer, the run goes on "
-                        "(--strict aborts instead)", slot.where(), message)
+            if self.max_retries > 0:
+                self._retry.append((slot, message))  # after the rest: backoff, then alone again
+                continue
+            self._give_up(slot, message)
+
+    def _retry_alone(self, method: str, args: tuple, kwargs: dict) -> None:
+        """Retry each request that failed alone, at most ``max_retries`` times, with
+        backoff; then record it as failed. Never reloads the model."""
+        todo, self._retry = self._retry, []
+        for slot, message in todo:
+            for attempt in range(1, self.max_retries + 1):
+                time.sleep(self.policy.delay(attempt))
+                self.stats["retries"] += 1
+                log.info("lrm-bench: retry %d of %d for %s", attempt, self.max_retries, slot.where())
+                error = self._attempt(method, slot, args, kwargs)
+                if error is None:
+                    self.stats["recovered"] += 1
+                    break
+                message = error
+            else:
+                self._give_up(slot, message)
+
+    def _attempt(self, method: str, slot: Slot, args: tuple, kwargs: dict) -> str | None:
+        """Send one request alone; None when it got a response, else the error text."""
+        self._pending[slot.sent].append(slot)
+        try:
+            out = getattr(self.lm, method)([slot.request], *args, **kwargs)
+        except CacheError:
+            raise
+        except Exception as exc:
+            self._forget([slot])
+            if classify(exc) == ENGINE:
+                raise engine_failure(exc, backend_name(self.lm), self.log_folder) from exc
+            return f"{type(exc).__name__}: {exc}"[:_ERROR_TEXT_MAX]
+        finally:
+            if self.cache is not None:
+                self.cache.commit()
+        self._forget([slot])
+        self._settle(method, [slot], list(out))
+        return None
+
+    def _give_up(self, slot: Slot, message: str) -> None:
+        """Record ``slot`` as failed: no answer, the error in its record."""
+        slot.value, slot.done = Generation("", error=message), True
+        self.failures.append(Failure(slot.task, slot.doc, slot.repeat, message))
+        self.stats["failed"] += 1
+        log.warning("lrm-bench: the backend failed on %s (%s); recorded as no answer, the run goes on "
+                    "(--strict aborts instead)", slot.where(), message)
 
     # -- reporting
     def summary(self) -> dict[str, Any]:
@@ -698,10 +802,30 @@ class ResilientLM:
             "failed_requests": sum(per_task.values()),
             "failed_by_task": dict(per_task),
             "responses_generated": self.stats["generated"],
+            "requests": self.stats["requests"],
+            "retries": self.stats["retries"],
+            "recovered_by_retry": self.stats["recovered"],
+            "max_retries": self.max_retries,
         }
         if self.cache is not None:
             out["cache"] = {"folder": str(self.cache.folder), "responses_from_cache": self.stats["cached"]}
+        backend_summary = getattr(self.lm, "lrm_summary", None)  # e.g. replicas: loads, retries
+        if callable(backend_summary):
+            out.update(backend_summary() or {})
         return out
+
+
+def reloads_per_call(lm: Any) -> bool:
+    """Whether each backend call loads the model again: lm-eval's own vllm data-parallel
+    path (``VLLM._model_generate`` starts fresh Ray replicas per call), unless a backend
+    declares otherwise with a ``lrm_reloads_per_call`` attribute."""
+    inner = getattr(lm, "lm", lm)
+    declared = getattr(inner, "lrm_reloads_per_call", None)
+    if declared is not None:
+        return bool(declared)
+    generate = getattr(type(inner), "_model_generate", None)
+    return (int(getattr(inner, "data_parallel_size", 1) or 1) > 1
+            and getattr(generate, "__module__", "") == "lm_eval.models.vllm_causallms")
 
 
 def _plain(value: Any) -> Any:

