@@ -320,3 +320,13 @@ def test_smollm2_q4_chat_stops_at_end_of_turn():
     assert "Paris" in g
     assert g.finish_reason == "stop" and 0 < g.generated_tokens < 64
     assert "<|im_end|>" not in g  # control tokens are not rendered
+
+
+def test_resume_seeding_is_declared_on_the_class():
+    """The cache reseeds lrm-gguf's sampled requests one per call (request i of a call
+    samples with seed + i): the backend says so itself, as a plugin's backend would, so
+    the cache names no backend of ours."""
+    from lrm_backends.run.cache import SEED_FIRST_OF_CALL, seeding_of
+
+    assert GGUFBackend.lrm_seeding == SEED_FIRST_OF_CALL
+    assert seeding_of(object.__new__(GGUFBackend)) == SEED_FIRST_OF_CALL

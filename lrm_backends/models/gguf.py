@@ -100,6 +100,8 @@ def _kv_type(llama_cpp: Any, name: str | None, arg: str) -> int | None:
 class GGUFBackend(TemplateLM):
     """lm-eval model ``lrm-gguf``: a GGUF model in process via llama-cpp-python."""
 
+    lrm_seeding = "first-of-call"  # request i of a call samples with seed + i (lrm_backends.run.cache)
+
     # Examples for error messages where the default is None ("the model's own"):
     # n_ctx's cap is what None means for R1-sized contexts.
     EXAMPLE_ARGS = {"n_ctx": DEFAULT_N_CTX_CAP, "n_threads": 8, "n_gpu_layers": -1}
