@@ -518,3 +518,22 @@ def _logsumexp(rows: np.ndarray) -> np.ndarray:
 def _where(req: Any) -> str:
     task, doc_id = getattr(req, "task_name", None), getattr(req, "doc_id", None)
     return f"task {task}, doc_id {doc_id}" if task is not None else "direct call"
+
+
+def validate_model_args(model_args: dict[str, Any]) -> None:
+    """Check ``--model_args`` for lrm-gguf before anything loads (see
+    :mod:`lrm_backends.run.validate`): names and types against :class:`GGUFBackend`'s
+    signature, then that ``pretrained`` is a complete GGUF."""
+    from lrm_backends.errors import ValidationError, check_against_signature
+
+    check_against_signature("lrm-gguf", GGUFBackend, model_args)
+    pretrained = model_args.get("pretrained")
+    if not pretrained:
+        raise ValidationError(
+            "--model_args: the lrm-gguf backend needs the model file, and no pretrained= was "
+            "given. Pass --model_args pretrained=PATH.gguf."
+        )
+    try:
+        resolve_gguf_path(str(pretrained))
+    except GGUFModelError as exc:
+        raise ValidationError(f"--model_args {exc}") from None
