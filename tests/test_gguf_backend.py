@@ -322,11 +322,36 @@ def test_smollm2_q4_chat_stops_at_end_of_turn():
     assert "<|im_end|>" not in g  # control tokens are not rendered
 
 
-def test_resume_seeding_is_declared_on_the_class():
-    """The cache reseeds lrm-gguf's sampled requests one per call (request i of a call
-    samples with seed + i): the backend says so itself, as a plugin's backend would, so
-    the cache names no backend of ours."""
-    from lrm_backends.run.cache import SEED_FIRST_OF_CALL, seeding_of
+def test_sampling_is_the_same_with_or_without_the_cache(backend, tmp_path):
+    """Issue 16 item 11: each request's seed comes from its key whether or not --cache is
+    on, so a run is the same run with the cache, without it, and resumed."""
+    from lrm_backends.run.cache import ResilientLM, ResponseCache
 
-    assert GGUFBackend.lrm_seeding == SEED_FIRST_OF_CALL
-    assert seeding_of(object.__new__(GGUFBackend)) == SEED_FIRST_OF_CALL
+    kw = dict(until=[], max_gen_toks=12, do_sample=True, temperature=1.5)
+
+    def requests():  # two documents, three sampled repeats each
+        return [Instance("generate_until", {"doc_key": k}, (PROMPT, dict(kw)), 0, ("aime24_lrm", d, 3))
+                for d, k in enumerate(("a", "b")) for _ in range(3)]
+
+    def run(reqs, cache_dir=None):
+        cache = ResponseCache(cache_dir, {"backend": "lrm-gguf", "args": {}, "files": {}}) if cache_dir else None
+        wrapper = ResilientLM(backend, cache=cache)
+        try:
+            return [str(x) for x in wrapper.generate_until(reqs, disable_tqdm=True)]
+        finally:
+            wrapper.close()
+
+    plain = run(requests())
+    assert run(requests(), tmp_path / "one") == plain
+    run(requests()[:3], tmp_path / "two")  # a run killed after the first document...
+    assert run(requests(), tmp_path / "two") == plain  # ...resumed: the rest drawn as without a cache
+    assert len(set(plain)) > 1  # repeats are distinct samples
+
+
+def test_resume_seeding_is_declared_on_the_class():
+    """lrm-gguf honours each request's own seed: the backend says so itself, as a
+    plugin's backend would, so the cache names no backend of ours."""
+    from lrm_backends.run.cache import SEED_PER_REQUEST, seeding_of
+
+    assert GGUFBackend.lrm_seeding == SEED_PER_REQUEST
+    assert seeding_of(object.__new__(GGUFBackend)) == SEED_PER_REQUEST

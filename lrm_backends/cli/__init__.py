@@ -15,11 +15,13 @@ from collections.abc import Sequence
 
 # Subcommand modules, each exposing add_parser(subparsers); imported lazily by name.
 SUBCOMMANDS: tuple[str, ...] = (
+    "lrm_backends.cli.budget",
     "lrm_backends.cli.compress",
     "lrm_backends.cli.demo",
     "lrm_backends.cli.export",
     "lrm_backends.cli.plugins",
     "lrm_backends.cli.report",
+    "lrm_backends.cli.sweep",
 )
 
 
@@ -59,7 +61,9 @@ def translate_lrm_options(argv: Sequence[str]) -> list[str]:
     user passed), which our tasks read; ``--cache DIR`` becomes ``"lrm_cache": DIR`` and
     ``--strict`` ``"lrm_strict": true`` (see ``lrm_backends.run.cache``); ``--max-retries N``
     ``"lrm_max_retries": N`` and ``--allow-failures`` ``"lrm_allow_failures": true`` (see
-    ``lrm_backends.run.failures``). Plain lm_eval users pass that metadata directly.
+    ``lrm_backends.run.failures``); ``--reasoning-aware TASKS`` ``"lrm_reasoning_aware":
+    TASKS`` (``lrm_backends.run.reasoning_aware``). Plain lm_eval users pass that metadata
+    directly.
 
     >>> translate_lrm_options(["--tasks", "aime24_lrm", "--repeats", "4"])
     ['--tasks', 'aime24_lrm', '--metadata', '{"repeats": 4}']
@@ -72,10 +76,11 @@ def translate_lrm_options(argv: Sequence[str]) -> list[str]:
     repeats = _pop_option(argv, "--repeats")
     cache = _pop_option(argv, "--cache")
     retries = _pop_option(argv, "--max-retries")
+    aware = _pop_option(argv, "--reasoning-aware")
     strict = "--strict" in argv
     allow = "--allow-failures" in argv
     argv = [a for a in argv if a not in ("--strict", "--allow-failures")]
-    if repeats is None and cache is None and not strict and retries is None and not allow:
+    if repeats is None and cache is None and not strict and retries is None and not allow and aware is None:
         return argv
     if retries is not None and not retries.isdigit():
         raise UserError(f"--max-retries {retries!r}: expected a non-negative integer (retries per failed request), e.g. --max-retries 2")
@@ -108,6 +113,10 @@ def translate_lrm_options(argv: Sequence[str]) -> list[str]:
         meta["lrm_max_retries"] = int(retries)
     if allow:
         meta["lrm_allow_failures"] = True
+    if aware is not None:
+        if not aware.strip():
+            raise UserError("--reasoning-aware '': expected task names, e.g. --reasoning-aware gsm8k,minerva_math")
+        meta["lrm_reasoning_aware"] = aware
     return [*argv, "--metadata", json.dumps(meta)]
 
 

@@ -22,7 +22,10 @@ Model arguments (``--model_args k=v,...``):
   ``tokenizer.chat_template``; or the name of another template stored in the GGUF, a
   ``.jinja`` file, or a template string.
 - ``max_gen_toks`` (256, lm-eval's default; a task's ``generation_kwargs`` wins),
-  ``seed`` (1234; request ``i`` of a call samples with ``seed + i`` so repeats differ).
+  ``seed`` (1234; request ``i`` of a call samples with ``seed + i`` so repeats differ; a
+  request whose generation kwargs carry its own ``seed`` samples with exactly that one, as
+  vLLM's ``SamplingParams(seed=...)`` does, so lrm-bench's per-request seeds (derived from
+  each request's key) make a run the same with or without ``--cache``).
 - ``verbose`` (false): llama.cpp's own log.
 
 Each response is a :class:`~lrm_tasks.text.Generation`: ``generated_tokens`` counts the
@@ -100,7 +103,7 @@ def _kv_type(llama_cpp: Any, name: str | None, arg: str) -> int | None:
 class GGUFBackend(TemplateLM):
     """lm-eval model ``lrm-gguf``: a GGUF model in process via llama-cpp-python."""
 
-    lrm_seeding = "first-of-call"  # request i of a call samples with seed + i (lrm_backends.run.cache)
+    lrm_seeding = "request"  # honours each request's own gen_kwargs["seed"] (lrm_backends.run.cache)
 
     # Examples for error messages where the default is None ("the model's own"):
     # n_ctx's cap is what None means for R1-sized contexts.
@@ -352,17 +355,24 @@ class GGUFBackend(TemplateLM):
         results = []
         for i, (req, tokens, kwargs) in enumerate(tqdm(prepared, disable=disable_tqdm, desc="lrm-gguf generate")):
             budget = self._fit_budget(tokens, kwargs, n_ctx)
-            out = self._generate(tokens, kwargs, budget, seed=int(kwargs.get("seed", self.seed)) + i)
+            out = self._generate(tokens, kwargs, budget, seed=self._request_seed(kwargs, i))
             results.append(out)
             self.cache_hook.add_partial("generate_until", req.args, out)
         return results
+
+    def _request_seed(self, kwargs: dict, i: int) -> int:
+        """The request's own ``seed`` when it carries one; else ``seed + i`` (i: its index
+        in this call, so repeats of one prompt differ)."""
+        if kwargs.get("seed") is not None:
+            return int(kwargs["seed"])
+        return self.seed + i
 
     def _generate_on_replicas(self, prepared: list, n_ctx: int, disable_tqdm: bool) -> list[Generation]:
         """The same requests, seeds and budgets as one process would use, in chunks dealt
         to the replicas; each chunk reported to the cache hook as it returns."""
         from lrm_backends.models.replicas import chunked
 
-        items = [(tokens, kwargs, self._fit_budget(tokens, kwargs, n_ctx), int(kwargs.get("seed", self.seed)) + i)
+        items = [(tokens, kwargs, self._fit_budget(tokens, kwargs, n_ctx), self._request_seed(kwargs, i))
                  for i, (_, tokens, kwargs) in enumerate(prepared)]
         starts = list(range(0, len(items), self.chunk_size))
         results: list[Any] = [None] * len(items)

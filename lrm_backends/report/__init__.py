@@ -74,7 +74,10 @@ def build_report(
     if figure_filter not in FILTERS:
         raise ReportError(f"filter {figure_filter!r}: expected one of {', '.join(FILTERS)}")
     run_dirs = [str(d) for d in run_dirs]
-    runs = load_runs(run_dirs, tokenizer=tokenizer, labels=labels, progress=progress, warn=warn)
+    from lrm_backends.report.budget import add_budget, split_budget_dirs
+
+    main_dirs, budget_dirs, main_labels = split_budget_dirs(run_dirs, labels)  # `lrm budget` output
+    runs = load_runs(main_dirs, tokenizer=tokenizer, labels=main_labels, progress=progress, warn=warn) if main_dirs else []
     models = pool_models(runs, warn)
     tables = compute_tables(models, quantiles=quantiles)
     tables.notes = notes + tables.notes
@@ -90,4 +93,5 @@ def build_report(
     from lrm_backends.report.overthinking import add_overthinking
 
     add_overthinking(models, out, paths)
+    add_budget(budget_dirs, out, paths, labels=labels, figures=figures, drawn=drawn)
     return Report(tables=tables, markdown=paths["report.md"].read_text(encoding="utf-8"), paths=paths, figures=drawn)

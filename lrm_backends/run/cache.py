@@ -101,7 +101,7 @@ SEED_PER_REQUEST = "request"  # honours gen_kwargs["seed"] per request, in any b
 SEED_FIRST_OF_CALL = "first-of-call"  # honours gen_kwargs["seed"] for a call's first request
 SEED_GLOBAL_RNG = "global-rng"  # samples from the global torch/numpy/random generators
 SEED_NONE = "none"
-# lm-eval's own backends; ours declare SEEDING_ATTR on their class (lrm-gguf: first-of-call).
+# lm-eval's own backends; ours declare SEEDING_ATTR on their class (lrm-gguf: per request).
 _KNOWN_SEEDING = {
     # SamplingParams(seed=...) is per request (lm_eval/models/vllm_causallms.py passes
     # unknown generation kwargs to SamplingParams); lrm-vllm inherits it.

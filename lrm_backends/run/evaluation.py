@@ -30,7 +30,7 @@ from lrm_tasks.tokens import TokenCounter
 from lrm_backends.plugins import call_recorders
 from lrm_backends.run.cache import ResilientLM, open_cache, settings_from
 from lrm_backends.run.recording import RunInfo, close_all, records_dir
-from lrm_backends.run import failures, settings
+from lrm_backends.run import failures, reasoning_aware, settings
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,11 @@ def _model_tokenizer(lm: Any, model_args: dict[str, Any]) -> TokenCounter:
     return TokenCounter()
 
 
+def _default_budget(lm: Any) -> int | None:
+    value = getattr(getattr(lm, "lm", lm), "max_gen_toks", None)  # lm-eval's CachingLM wraps the model
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
 class Session:
     """State of one evaluation; see the module docstring."""
 
@@ -111,7 +116,8 @@ class Session:
         tasks = list(_iter_tasks(task_dict))
         ours = [(name, task, b) for name, task in tasks if (b := _our_benchmark(task))]
         settings = settings_from(_run_metadata(self.run_args, tasks))
-        if not ours and settings.cache_dir is None:
+        aware = reasoning_aware.select(task_dict, reasoning_aware.requested(_run_metadata(self.run_args, tasks)))
+        if not ours and not aware and settings.cache_dir is None:
             return False
         model_args = self.run_args.get("model_args") or {}
         if isinstance(model_args, str):
@@ -120,8 +126,8 @@ class Session:
             model_args = simple_parse_args_string(model_args)
         cache = open_cache(settings, self.run_args.get("model") or lm, model_args, lm)  # may refuse: first
         try:
-            if ours:
-                self._bind(lm, ours, model_args)
+            if ours or aware:
+                self._bind(lm, ours, model_args, aware)
         except BaseException:
             if cache is not None:
                 cache.close()
@@ -134,8 +140,17 @@ class Session:
         self.lm = self.resilient
         return True
 
-    def _bind(self, lm: Any, ours: list[tuple[str, Any, str]], model_args: dict[str, Any]) -> None:
+    def _bind(
+        self, lm: Any, ours: list[tuple[str, Any, str]], model_args: dict[str, Any], aware: list[tuple[str, Any]] = ()
+    ) -> None:
         budgets: dict[str, int] = {}
+        for name, task in aware:  # any generate_until task, scored reasoning-aware (run.reasoning_aware)
+            reasoning_aware.make_aware(name, task)
+            # The task's budget, else the backend's default (lm-eval's hf: 256), so that
+            # `truncated` is known without the backend's finish reason.
+            budget = (task.config.generation_kwargs or {}).get("max_gen_toks") or _default_budget(lm)
+            if budget is not None:
+                budgets[name] = int(budget)
         for name, task, bench in ours:
             task.config.process_results = functools.partial(harness.process_results, bench, task_name=name)
             k = _repeats(task)

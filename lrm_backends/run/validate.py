@@ -76,6 +76,25 @@ def validate_run(
     check_repeats(meta)
     check_data(names, meta)
     check_outputs(output_path, meta)
+    check_reasoning_aware(meta, args, include_path=include_path, task_manager=task_manager)
+
+
+def check_reasoning_aware(
+    metadata: dict[str, Any], model_args: dict[str, Any], *, include_path: Any = None, task_manager: Any = None
+) -> None:
+    """``lrm_reasoning_aware`` names generate_until tasks (or groups) lm-eval knows, and
+    the backend keeps the reasoning (``lrm_backends.run.reasoning_aware``)."""
+    from lrm_backends.run import reasoning_aware
+
+    names = reasoning_aware.requested(metadata)
+    if not names:
+        return
+    reasoning_aware.check_model_args(names, model_args)
+    if task_manager is None or not hasattr(task_manager, "task_index"):
+        from lm_eval.tasks import TaskManager
+
+        task_manager = TaskManager(include_path=include_path)
+    reasoning_aware.check_names(names, task_manager)
 
 
 def validate_simple_evaluate(bound: dict[str, Any]) -> None:
