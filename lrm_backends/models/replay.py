@@ -229,10 +229,17 @@ class ResponseStore:
         counts = Counter(task or "(any task)" for task, _, _ in self.docs)
         return ", ".join(f"{t}: {n}" for t, n in sorted(counts.items()))
 
+_RESPONSES_HELP = (
+    'Pass lm-eval samples_*.jsonl (or their folder), per-response records, or JSON lines of '
+    '{"task", "doc_key", "response"}.'
+)
+
+
 def validate_model_args(model_args: dict[str, Any]) -> None:
     """Check ``--model_args`` for lrm-replay before anything loads (see
-    :mod:`lrm_backends.run.validate`): known keys, ``responses`` given and present,
-    ``on_missing`` one of its values, a ``.gguf`` tokenizer present."""
+    :mod:`lrm_backends.run.validate`): known keys, ``on_missing`` one of its values, a
+    ``.gguf`` tokenizer present, ``responses`` given, present and readable as JSON lines
+    (its first line only: the whole file is read when the backend loads)."""
     from lrm_backends.errors import ValidationError, did_you_mean
 
     known = ("responses", "tokenizer", "on_missing", "batch_size", "max_batch_size", "device")
@@ -242,22 +249,6 @@ def validate_model_args(model_args: dict[str, Any]) -> None:
                 f"--model_args {key}={value}: the lrm-replay backend has no argument {key!r}."
                 f"{did_you_mean(key, known)} It takes: {', '.join(known[:3])}. Remove it or correct the name."
             )
-    responses = model_args.get("responses")
-    if not responses:
-        raise ValidationError(
-            "--model lrm-replay needs saved responses: add --model_args responses=PATH (a "
-            'samples_*.jsonl file, a folder of them, our records, or JSON lines of {"task", '
-            '"doc_key", "response"}).'
-        )
-    path = Path(str(responses)).expanduser()
-    if not path.exists():
-        raise ValidationError(
-            f"--model_args responses={responses}: no such file or folder. Pass lm-eval "
-            "samples_*.jsonl (or their folder), per-response records, or JSON lines of "
-            '{"task", "doc_key", "response"}.'
-        )
-    if path.is_file() and path.stat().st_size == 0:
-        raise ValidationError(f"--model_args responses={responses}: the file is empty; pass a file of saved responses.")
     on_missing = model_args.get("on_missing", "error")
     if on_missing not in ON_MISSING:
         raise ValidationError(
@@ -267,7 +258,47 @@ def validate_model_args(model_args: dict[str, Any]) -> None:
     tokenizer = model_args.get("tokenizer")
     if tokenizer and str(tokenizer).lower().endswith(".gguf") and not Path(str(tokenizer)).expanduser().is_file():
         raise ValidationError(f"--model_args tokenizer={tokenizer}: no such .gguf file; pass the model's GGUF or an HF tokenizer name or folder.")
+    responses = model_args.get("responses")
+    if not responses:
+        raise ValidationError(
+            "--model lrm-replay needs saved responses: add --model_args responses=PATH (a "
+            'samples_*.jsonl file, a folder of them, our records, or JSON lines of {"task", '
+            '"doc_key", "response"}).'
+        )
+    path = Path(str(responses)).expanduser()
+    if not path.exists():
+        raise ValidationError(f"--model_args responses={responses}: no such file or folder. {_RESPONSES_HELP}")
+    if path.is_dir():
+        if next((p for p in path.rglob("*.jsonl") if p.is_file()), None) is None:
+            raise ValidationError(
+                f"--model_args responses={responses}: the folder holds no .jsonl files. {_RESPONSES_HELP}"
+            )
+        return
+    problem = _first_line_problem(path)
+    if problem:
+        raise ValidationError(f"--model_args responses={responses}: {problem}. {_RESPONSES_HELP}")
 
+
+def _first_line_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be a file of saved responses, judged by its first non-blank
+    line (cheap: a samples file can be gigabytes), or None."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    return f"line {lineno} is not JSON ({exc.msg}); expected one JSON object per line"
+                if not isinstance(row, dict):
+                    return f"line {lineno} is a JSON {type(row).__name__}; expected one JSON object per line"
+                return None
+    except UnicodeDecodeError:
+        return "not a text file (not UTF-8)"
+    except OSError as exc:
+        return f"cannot read it ({exc.strerror or exc})"
+    return "the file is empty"
 
 
 class ReplayBackend(LM):

@@ -41,7 +41,7 @@ from typing import Any
 
 from lrm_tasks.records import build_record
 from lrm_tasks.scoring import Score, canonical_task, score
-from lrm_tasks.text import THINK_END, Generation, split_reasoning
+from lrm_tasks.text import Generation, split_reasoning
 from lrm_tasks.tokens import TokenCounter, TokenCounts
 
 log = logging.getLogger(__name__)

@@ -62,6 +62,7 @@ DEFAULT_MAX_RETRIES = 2
 DEFAULT_BACKOFF_S = 1.0
 MAX_BACKOFF_S = 30.0
 _CAUSE_MAX = 300  # characters of the engine's first error line in the one-line message
+_PYDANTIC_HEADER = re.compile(r"^\d+ validation errors? for \w+$")
 
 # Messages vLLM prints when its engine cannot start or has died (v0.6 to v0.11+).
 _ENGINE_MESSAGES = (
@@ -203,6 +204,10 @@ def cause_line(exc: BaseException) -> str:
         if lines and lines[0].startswith("ray::"):
             lines = lines[-1:]
         first = lines[0] if lines else ""
+        # pydantic's "1 validation error for ModelConfig" (vLLM's engine arguments) names
+        # the bad value only on its following lines: keep them on the one line.
+        if _PYDANTIC_HEADER.match(first) and len(lines) > 1:
+            first = f"{first}: {' '.join(lines[1:3])}"
         name = type(e).__name__
         return (f"{name}: {first}" if first and not first.startswith(name) else first or name)[:_CAUSE_MAX]
     return type(exc).__name__

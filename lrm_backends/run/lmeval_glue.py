@@ -143,16 +143,25 @@ def patch_evaluator(module: ModuleType) -> None:
     module.simple_evaluate, module.evaluate = simple_evaluate, wrapped_evaluate
 
 
+# sys.argv[0] while ``lrm eval`` runs lm-eval's CLI: it has checked the arguments and
+# shows mistakes itself (as ``lrm: error: ...``, with its ``--debug``).
+LRM_EVAL_PROG = "lrm eval"
+# Plain ``lm_eval`` shows the traceback of a mistake in its arguments when this is set.
+DEBUG_ENV = "LRM_DEBUG"
+
+
 def patch_cli(module: ModuleType) -> None:
-    """Make lm-eval's command line (``lm_eval``) end with lrm-bench's exit status: one
-    line and status 4 when the engine failed, status 3 when some requests failed
-    (``lrm_backends.run.failures``)."""
+    """Make lm-eval's command line (``lm_eval``) check its arguments before anything
+    loads (one line and status 2 for a mistake, ``LRM_DEBUG=1`` for the traceback) and
+    end with lrm-bench's exit status: one line and status 4 when the engine failed,
+    status 3 when some requests failed (``lrm_backends.run.failures``)."""
     original = module.cli_evaluate
     if getattr(original, _PATCHED_FLAG, False):
         return
 
     @functools.wraps(original)
     def cli_evaluate(*args, **kwargs):
+        import os
         import sys
 
         from lrm_backends.errors import ValidationError
@@ -161,7 +170,8 @@ def patch_cli(module: ModuleType) -> None:
         # Plain `lm_eval`: the same checks as `lrm eval` (which runs them itself and prints
         # its own one-line errors), before lm-eval indexes tasks or loads the model, and
         # one line instead of a traceback for a mistake found later.
-        plain = not sys.argv[0].endswith("lrm eval") and not args
+        plain = not sys.argv[0].endswith(LRM_EVAL_PROG) and not args
+        debug = os.environ.get(DEBUG_ENV, "").strip().lower() in ("1", "true", "yes", "on")
         failures.take_outcome()  # only this command's evaluations count
         try:
             if plain:
@@ -170,7 +180,7 @@ def patch_cli(module: ModuleType) -> None:
                 validate_cli_args(sys.argv[1:])
             out = original(*args, **kwargs)
         except ValidationError as exc:
-            if not plain:
+            if not plain or debug:
                 raise
             print(f"lm_eval: error: {exc}", file=sys.stderr)
             raise SystemExit(2) from None

@@ -136,7 +136,6 @@ def main(config_path: str) -> None:
 
     import lm_eval
     from lm_eval.tasks import TaskManager
-
     from lrm_tasks import task_config_dir
 
     meta = {"repeats": cfg["repeats"], "lrm_cache": cfg["cache"]}
@@ -147,8 +146,6 @@ def main(config_path: str) -> None:
     results = lm_eval.simple_evaluate(
         model=cfg["backend"], model_args=model_args, tasks=cfg["tasks"], limit=cfg["limit"],
         gen_kwargs=f"max_gen_toks={cfg['max_gen_toks']}", device="cpu",
-        # Only our tasks, named explicitly: with include_defaults=False our tasks no longer
-        # join on their own (they belong with lm-eval's defaults; issue 12 defect 7).
         task_manager=TaskManager(include_defaults=False, include_path=str(task_config_dir()), metadata=meta),
         metadata=meta,
     )
