@@ -147,3 +147,32 @@ def _example(tp: Any, default: Any) -> str:
         if m is float:
             return "0.5"
     return "VALUE"
+
+
+def check_against_signature(model: str, cls: type, model_args: dict[str, Any]) -> None:
+    """Unknown keys and wrong types, read from ``cls.__init__``'s signature."""
+    try:
+        sig = inspect.signature(cls.__init__)
+    except (TypeError, ValueError):
+        return
+    params = {
+        name: p for name, p in sig.parameters.items()
+        if name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
+    takes_any = any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except Exception:  # an annotation that needs a name only type checkers see
+        hints = {}
+    for key, value in model_args.items():
+        if key not in params:
+            if takes_any:
+                continue
+            hint = did_you_mean(key, params)
+            raise ValidationError(
+                f"--model_args {key}={show_value(value)}: the {model} backend has no argument {key!r}.{hint} "
+                f"It takes: {', '.join(params)}. Remove it or correct the name."
+            )
+        # A backend may name a sensible example where its default is None ("automatic").
+        default = getattr(cls, "EXAMPLE_ARGS", {}).get(key, params[key].default)
+        check_value(model, key, value, hints.get(key), default)

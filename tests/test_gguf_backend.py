@@ -370,3 +370,12 @@ def test_sampling_is_the_same_with_or_without_the_cache(backend, tmp_path):
     run(requests()[:3], tmp_path / "two")  # a run killed after the first document...
     assert run(requests(), tmp_path / "two") == plain  # ...resumed: the rest drawn as without a cache
     assert len(set(plain)) > 1  # repeats are distinct samples
+
+
+def test_resume_seeding_is_declared_on_the_class():
+    """lrm-gguf honours each request's own seed: the backend says so itself, as a
+    plugin's backend would, so the cache names no backend of ours."""
+    from lrm_backends.run.cache import SEED_PER_REQUEST, seeding_of
+
+    assert GGUFBackend.lrm_seeding == SEED_PER_REQUEST
+    assert seeding_of(object.__new__(GGUFBackend)) == SEED_PER_REQUEST

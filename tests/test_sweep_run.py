@@ -239,3 +239,30 @@ def test_a_failed_cell_is_reported_and_the_others_go_on(tmp_path, tiny_hf_dir, e
     done = [c for c in cells(tmp_path / "out").values() if (c / "done.json").exists()]
     assert len(done) == 1 and done[0].name.startswith("tiny.")
     assert (tmp_path / "out" / "report" / "report.md").exists()
+
+
+@pytest.mark.parametrize("max_parallel", [1, 2])
+def test_local_runner_order_markers_and_dependencies(tmp_path, max_parallel):
+    """The runner on cells that are quick commands (`lrm plugins`; one bad command): done
+    markers, a dependency that fails skips its dependants, --max-parallel runs them too."""
+    from lrm_backends.sweep.plan import Cell, Plan
+    from lrm_backends.sweep.runner import exit_status, run_local
+    from lrm_backends.sweep.spec import Resources, SweepSpec
+
+    def cell(cid, kind, argv, dep=None):
+        return Cell(cid, kind, "m", cid, None, {}, argv, tmp_path / cid, Resources(), depends_on=dep)
+
+    plan = Plan(SweepSpec(tmp_path / "s.yaml", tmp_path, (), (), ()), [
+        cell("good", "compress", ["plugins"]), cell("bad", "compress", ["no-such-command"]),
+        cell("after-good", "evaluate", ["plugins"], "good"), cell("after-bad", "evaluate", ["plugins"], "bad"),
+    ])  # fmt: skip
+    lines: list[str] = []
+    got = run_local(plan, max_parallel=max_parallel, out=lines.append)
+    assert {k: v["status"] for k, v in got.items()} == {
+        "good": "done", "bad": "failed", "after-good": "done", "after-bad": "skipped"}
+    assert exit_status(got) == 2
+    assert [c.id for c in plan.cells if c.done] == ["good", "after-good"]
+    assert "invalid choice" in (tmp_path / "bad" / "log.txt").read_text()
+    assert any(line.startswith("[4/4]") for line in lines) and lines[-1].startswith("cells: 2 done, 0 running, 2 failed")
+    again = run_local(plan, max_parallel=max_parallel, out=lines.append)  # only what did not finish
+    assert sorted(again) == ["after-bad", "bad"]

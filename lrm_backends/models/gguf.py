@@ -103,6 +103,8 @@ def _kv_type(llama_cpp: Any, name: str | None, arg: str) -> int | None:
 class GGUFBackend(TemplateLM):
     """lm-eval model ``lrm-gguf``: a GGUF model in process via llama-cpp-python."""
 
+    lrm_seeding = "request"  # honours each request's own gen_kwargs["seed"] (lrm_backends.run.cache)
+
     # Examples for error messages where the default is None ("the model's own"):
     # n_ctx's cap is what None means for R1-sized contexts.
     EXAMPLE_ARGS = {"n_ctx": DEFAULT_N_CTX_CAP, "n_threads": 8, "n_gpu_layers": -1}
@@ -526,3 +528,22 @@ def _logsumexp(rows: np.ndarray) -> np.ndarray:
 def _where(req: Any) -> str:
     task, doc_id = getattr(req, "task_name", None), getattr(req, "doc_id", None)
     return f"task {task}, doc_id {doc_id}" if task is not None else "direct call"
+
+
+def validate_model_args(model_args: dict[str, Any]) -> None:
+    """Check ``--model_args`` for lrm-gguf before anything loads (see
+    :mod:`lrm_backends.run.validate`): names and types against :class:`GGUFBackend`'s
+    signature, then that ``pretrained`` is a complete GGUF."""
+    from lrm_backends.errors import ValidationError, check_against_signature
+
+    check_against_signature("lrm-gguf", GGUFBackend, model_args)
+    pretrained = model_args.get("pretrained")
+    if not pretrained:
+        raise ValidationError(
+            "--model_args: the lrm-gguf backend needs the model file, and no pretrained= was "
+            "given. Pass --model_args pretrained=PATH.gguf."
+        )
+    try:
+        resolve_gguf_path(str(pretrained))
+    except GGUFModelError as exc:
+        raise ValidationError(f"--model_args {exc}") from None

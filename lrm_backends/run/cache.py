@@ -102,12 +102,11 @@ SEED_PER_REQUEST = "request"  # honours gen_kwargs["seed"] per request, in any b
 SEED_FIRST_OF_CALL = "first-of-call"  # honours gen_kwargs["seed"] for a call's first request
 SEED_GLOBAL_RNG = "global-rng"  # samples from the global torch/numpy/random generators
 SEED_NONE = "none"
+# lm-eval's own backends; ours declare SEEDING_ATTR on their class (lrm-gguf: per request).
 _KNOWN_SEEDING = {
     # SamplingParams(seed=...) is per request (lm_eval/models/vllm_causallms.py passes
     # unknown generation kwargs to SamplingParams); lrm-vllm inherits it.
     "lm_eval.models.vllm_causallms.VLLM": SEED_PER_REQUEST,
-    # lrm_backends/models/gguf.py: a request's own gen_kwargs["seed"], exactly.
-    "lrm_backends.models.gguf.GGUFBackend": SEED_PER_REQUEST,
     # transformers' generate() samples from torch's global generator.
     "lm_eval.models.huggingface.HFLM": SEED_GLOBAL_RNG,
 }

@@ -31,19 +31,17 @@ from __future__ import annotations
 import fnmatch
 import glob
 import importlib
-import inspect
 import json
 import logging
 import os
 import re
-import typing
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from lrm_backends.errors import ValidationError, check_value, did_you_mean, show_value
+from lrm_backends.errors import ValidationError, check_against_signature, check_value, did_you_mean, show_value  # noqa: F401  (public here too)
 
 log = logging.getLogger(__name__)
 
@@ -227,9 +225,6 @@ def check_model_args(model: str, model_args: dict[str, Any]) -> None:
         cls = getattr(module, class_name, None)
         if cls is not None:
             check_against_signature(model, cls, model_args)
-    extra = _EXTRA_CHECKS.get(model)
-    if extra is not None:
-        extra(model_args)
 
 
 def _check_hf_safetensors(model: str, model_args: dict[str, Any]) -> None:
@@ -256,55 +251,6 @@ def _check_fraction(key: str, value: Any) -> None:
             f"--model_args {key}={show_value(value)}: expected the fraction of weights pruned, a number "
             f"strictly between 0 and 1. Pass e.g. {key}=0.5 for 50%."
         )
-
-
-def check_against_signature(model: str, cls: type, model_args: dict[str, Any]) -> None:
-    """Unknown keys and wrong types, read from ``cls.__init__``'s signature."""
-    try:
-        sig = inspect.signature(cls.__init__)
-    except (TypeError, ValueError):
-        return
-    params = {
-        name: p for name, p in sig.parameters.items()
-        if name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-    }
-    takes_any = any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
-    try:
-        hints = typing.get_type_hints(cls.__init__)
-    except Exception:  # an annotation that needs a name only type checkers see
-        hints = {}
-    for key, value in model_args.items():
-        if key not in params:
-            if takes_any:
-                continue
-            hint = did_you_mean(key, params)
-            raise ValidationError(
-                f"--model_args {key}={show_value(value)}: the {model} backend has no argument {key!r}.{hint} "
-                f"It takes: {', '.join(params)}. Remove it or correct the name."
-            )
-        # A backend may name a sensible example where its default is None ("automatic").
-        default = getattr(cls, "EXAMPLE_ARGS", {}).get(key, params[key].default)
-        check_value(model, key, value, hints.get(key), default)
-
-
-def _check_gguf(model_args: dict[str, Any]) -> None:
-    from lrm_backends.models.gguf import GGUFModelError, resolve_gguf_path
-
-    pretrained = model_args.get("pretrained")
-    if not pretrained:
-        raise ValidationError(
-            "--model_args: the lrm-gguf backend needs the model file, and no pretrained= was "
-            "given. Pass --model_args pretrained=PATH.gguf."
-        )
-    try:
-        resolve_gguf_path(str(pretrained))
-    except GGUFModelError as exc:
-        raise ValidationError(f"--model_args {exc}") from None
-
-
-# Checks beyond the signature, for built-in backends whose module defines no
-# validate_model_args (yet).
-_EXTRA_CHECKS = {"lrm-gguf": _check_gguf}
 
 
 # ------------------------------------------------------------------------------ tasks
