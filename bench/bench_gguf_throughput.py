@@ -73,13 +73,13 @@ def main(argv: list[str] | None = None) -> int:
     import llama_cpp
     from lm_eval.api.instance import Instance
 
-    from lrm_backends.models.gguf import GGUFBackend
+    from lrm_backends.models.gguf import GGUFBackend, load_llama
 
     model = args.model or default_model()
     common = dict(n_ctx=args.n_ctx, n_threads=args.threads)
     backend = GGUFBackend(pretrained=str(model), **common)
-    llm = llama_cpp.Llama(
-        model_path=str(model), n_ctx=args.n_ctx, n_threads=args.threads, n_threads_batch=args.threads,
+    llm = load_llama(  # the backend's weight buffers (no AMX repacking on AMX CPUs)
+        model, n_ctx=args.n_ctx, n_threads=args.threads, n_threads_batch=args.threads,
         seed=backend.seed, verbose=False,
     )
     vocab = llama_cpp.llama_model_get_vocab(llm.model)

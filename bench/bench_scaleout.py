@@ -88,7 +88,6 @@ def _smollm2() -> Path | None:
 
 
 def bench_gguf(gguf: Path, prompts: int, tokens: int) -> None:
-    import llama_cpp
     from lm_eval.api.instance import Instance
 
     from lrm_backends.models.gguf import GGUFBackend
@@ -103,7 +102,9 @@ def bench_gguf(gguf: Path, prompts: int, tokens: int) -> None:
         lm.generate_until(reqs, disable_tqdm=True)
         return time.perf_counter() - start
 
-    llm = llama_cpp.Llama(model_path=str(gguf), n_ctx=512, n_threads=2, verbose=False)
+    from lrm_backends.models.gguf import load_llama  # same weight buffers as the backend
+
+    llm = load_llama(gguf, n_ctx=512, n_threads=2, verbose=False)
     start = time.perf_counter()
     for t in texts:
         llm.create_completion(t, max_tokens=tokens, temperature=0.0)

@@ -311,9 +311,9 @@ def _smollm2() -> Path | None:
     return path if path.is_file() else None
 
 
-# Run in a child process: llama-cpp-python 0.3.35 and 0.3.36 built here crash (SIGSEGV in
-# llama_decode) on SmolLM2's Q4_1 weights on this machine's CPUs, even through plain
-# Llama.create_completion; a crash must be reported, not take the test session down.
+# Run in a child process: a crash inside llama.cpp must be reported, not take the test
+# session down. (llama.cpp's AMX matrix multiply crashed here on SmolLM2's Q4_1 weights,
+# SIGSEGV in llama_decode, until lrm-gguf turned AMX repacking off on AMX CPUs.)
 _SMOLLM2_CHAT = """
 import sys
 from lm_eval.api.instance import Instance
@@ -338,12 +338,29 @@ def test_smollm2_q4_chat_stops_at_end_of_turn():
 
     proc = subprocess.run([sys.executable, "-c", _SMOLLM2_CHAT, str(_smollm2())],
                           capture_output=True, text=True, timeout=600)
-    if proc.returncode == -signal.SIGSEGV:
-        import llama_cpp
-
-        pytest.xfail(f"llama-cpp-python {llama_cpp.__version__} crashes (SIGSEGV) decoding SmolLM2 Q4_1 "
-                     "on this CPU, outside lrm-bench too (plain Llama.create_completion)")
+    assert proc.returncode != -signal.SIGSEGV, "llama.cpp crashed (SIGSEGV): " + proc.stderr[-2000:]
     assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-3000:]
+
+
+def test_extra_buffer_types_follow_the_cpu_and_the_model_arg(tiny_gguf, monkeypatch):
+    """llama.cpp's extra weight buffers (AMX repacking, which crashes on some AMX CPUs)
+    are off by default where llama.cpp reports AMX, on elsewhere, and extra_bufts=
+    overrides both ways; the parameter reaches llama.cpp's model params."""
+    import llama_cpp
+
+    from lrm_backends.models import gguf
+
+    for info, expected in ((b"CPU : AVX512 = 1 | AMX_INT8 = 1 | REPACK = 1 |", False),
+                           (b"CPU : AVX512 = 1 | AMX_INT8 = 0 | REPACK = 1 |", True),
+                           (b"CPU : AVX2 = 1 |", True)):
+        monkeypatch.setattr(llama_cpp, "llama_print_system_info", lambda info=info: info)
+        assert gguf.default_extra_bufts(llama_cpp) is expected, info
+        b = GGUFBackend(pretrained=str(tiny_gguf), n_ctx=64)
+        assert b._llm.model_params.use_extra_bufts is expected
+        b = GGUFBackend(pretrained=str(tiny_gguf), n_ctx=64, extra_bufts=not expected)
+        assert b._llm.model_params.use_extra_bufts is (not expected)
+    # the wrapper is undone after loading
+    assert llama_cpp.llama.llama_cpp.llama_model_default_params().use_extra_bufts is True
 
 
 def test_sampling_is_the_same_with_or_without_the_cache(backend, tmp_path):

@@ -76,6 +76,9 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     # transformers' "PyTorch was not found" advisory: the demo needs no torch (llama.cpp runs it).
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    # lm-eval's INFO log (tasks selected, contexts built, ...) is ~20 lines per run: the
+    # demo shows its warnings and the progress bar; LMEVAL_LOG_LEVEL=INFO shows it all.
+    os.environ.setdefault("LMEVAL_LOG_LEVEL", "WARNING")
     out = Path(args.output_path).resolve()
     out.mkdir(parents=True, exist_ok=True)
     full_table = out / "lm_eval_table.txt"

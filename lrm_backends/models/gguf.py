@@ -27,6 +27,11 @@ Model arguments (``--model_args k=v,...``):
   vLLM's ``SamplingParams(seed=...)`` does, so lrm-bench's per-request seeds (derived from
   each request's key) make a run the same with or without ``--cache``).
 - ``verbose`` (false): llama.cpp's own log.
+- ``extra_bufts`` (default: off on CPUs with AMX, on elsewhere): llama.cpp's extra
+  weight buffer types (the AMX and CPU repacking of quantized weights).  Its AMX matrix
+  multiply crashes the process (SIGSEGV) on some Sapphire Rapids machines with Q4_0/Q4_1/
+  Q4_K models (llama.cpp issue 20824), so on a CPU whose llama.cpp build reports
+  ``AMX_INT8 = 1`` it is off unless you pass ``extra_bufts=true``.
 
 Each response is a :class:`~lrm_tasks.text.Generation`: ``generated_tokens`` counts the
 tokens the model produced, the end-of-generation token excluded and the tokens that
@@ -47,6 +52,7 @@ import ctypes
 import logging
 import math
 import re
+import threading
 import weakref
 from collections.abc import Iterable
 from pathlib import Path
@@ -100,6 +106,71 @@ def _kv_type(llama_cpp: Any, name: str | None, arg: str) -> int | None:
     return value
 
 
+def _truthy(value: Any) -> bool:
+    return str(value).strip().lower() in {"1", "true", "yes", "on"}
+
+
+def has_amx(llama_cpp: Any) -> bool:
+    """Whether this llama.cpp build uses AMX on this CPU (its system info line says
+    ``AMX_INT8 = 1``)."""
+    try:
+        info = llama_cpp.llama_print_system_info()
+    except Exception:  # noqa: BLE001  (an older binding: assume no AMX)
+        return False
+    if isinstance(info, bytes):
+        info = info.decode("utf-8", "replace")
+    return bool(re.search(r"\bAMX_INT8 = 1\b", str(info)))
+
+
+_AMX_NOTICE: list[bool] = []
+
+
+def default_extra_bufts(llama_cpp: Any) -> bool:
+    """llama.cpp's extra weight buffer types stay on, except on AMX CPUs, where its AMX
+    matrix multiply can crash the process (llama.cpp issue 20824)."""
+    if not has_amx(llama_cpp):
+        return True
+    if not _AMX_NOTICE:
+        _AMX_NOTICE.append(True)
+        log.info("lrm-gguf: this CPU has AMX; llama.cpp's AMX weight repacking is off (it can crash: "
+                 "llama.cpp issue 20824). Pass --model_args extra_bufts=true to turn it on.")
+    return False
+
+
+_LOAD_LOCK = threading.Lock()
+
+
+def load_llama(path: str | Path, *, extra_bufts: bool | None = None, **kwargs: Any) -> Any:
+    """``llama_cpp.Llama(model_path=path, **kwargs)``, with llama.cpp's extra weight
+    buffer types (AMX / CPU repacking) on or off (``None``: :func:`default_extra_bufts`).
+
+    llama-cpp-python has no keyword for ``llama_model_params.use_extra_bufts``; its
+    ``Llama`` takes the parameters from ``llama_model_default_params()``, so that is
+    wrapped while the model loads (under a lock)."""
+    llama_cpp = _import_llama_cpp()
+    if extra_bufts is None:
+        extra_bufts = default_extra_bufts(llama_cpp)
+    if extra_bufts:
+        return llama_cpp.Llama(model_path=str(path), **kwargs)
+    import llama_cpp.llama as llama_module
+
+    binding = llama_module.llama_cpp  # the low-level module Llama.__init__ calls
+    original = binding.llama_model_default_params
+
+    def without_extra_bufts():
+        params = original()
+        if hasattr(params, "use_extra_bufts"):
+            params.use_extra_bufts = False
+        return params
+
+    with _LOAD_LOCK:
+        binding.llama_model_default_params = without_extra_bufts
+        try:
+            return llama_cpp.Llama(model_path=str(path), **kwargs)
+        finally:
+            binding.llama_model_default_params = original
+
+
 class GGUFBackend(TemplateLM):
     """lm-eval model ``lrm-gguf``: a GGUF model in process via llama-cpp-python."""
 
@@ -124,6 +195,7 @@ class GGUFBackend(TemplateLM):
         max_gen_toks: int = DEFAULT_MAX_GEN_TOKS,
         seed: int = DEFAULT_SEED,
         verbose: bool = False,
+        extra_bufts: bool | None = None,
         replicas: int = 1,
         ray_address: str | None = None,
         chunk_size: int = DEFAULT_REPLICA_CHUNK,
@@ -162,6 +234,7 @@ class GGUFBackend(TemplateLM):
             seed=self.seed,
             verbose=self._verbose,
         )
+        self._extra_bufts = default_extra_bufts(llama_cpp) if extra_bufts is None else _truthy(extra_bufts)
         self._llm: Any = None  # the one llama.cpp instance held (see _use)
         self._llm_logits_all = False
         self._vocab: Any = None
@@ -190,7 +263,8 @@ class GGUFBackend(TemplateLM):
             args = dict(pretrained=str(self.path), n_ctx=self.n_ctx, n_threads=n_threads,
                         n_threads_batch=n_threads_batch, n_gpu_layers=n_gpu_layers, n_batch=n_batch,
                         flash_attn=flash_attn, type_k=type_k, type_v=type_v, chat_template=chat_template,
-                        max_gen_toks=max_gen_toks, seed=seed, verbose=verbose)
+                        max_gen_toks=max_gen_toks, seed=seed, verbose=verbose,
+                        extra_bufts=self._extra_bufts)
             cls = type(self)
             self.replica_pool = ReplicaPool(gguf_replica_spec(f"{cls.__module__}:{cls.__qualname__}", args),
                                             self._replicas, ray_address=ray_address, what="lrm-gguf replicas")
@@ -211,7 +285,8 @@ class GGUFBackend(TemplateLM):
         if vocab_only:
             kwargs["vocab_only"] = True
         try:
-            return llama_cpp.Llama(model_path=str(self.path), n_ctx=n_ctx, logits_all=logits_all, **kwargs)
+            return load_llama(self.path, extra_bufts=self._extra_bufts, n_ctx=n_ctx,
+                              logits_all=logits_all, **kwargs)
         except ValueError as exc:
             raise GGUFModelError(
                 f"llama.cpp could not load {self.path} ({exc}). Is it a model "

@@ -139,8 +139,35 @@ def patch_evaluator(module: ModuleType) -> None:
 
     for fn in (simple_evaluate, wrapped_evaluate):
         setattr(fn, _PATCHED_FLAG, True)
+    if hasattr(module, "get_git_commit_hash"):
+        module.get_git_commit_hash = _quiet_git_hash(module.get_git_commit_hash)
     # lm_eval/__init__.py re-exports these lazily from this module, so it sees ours too.
     module.simple_evaluate, module.evaluate = simple_evaluate, wrapped_evaluate
+
+
+def _quiet_git_hash(original):
+    """lm-eval records ``git describe --always`` of the working directory in its results
+    and lets git print "fatal: not a git repository" outside one: the same value, with
+    git's complaint kept off the console."""
+
+    @functools.wraps(original)
+    def get_git_commit_hash():
+        import subprocess
+
+        try:
+            done = subprocess.run(["git", "describe", "--always"], capture_output=True, check=False)  # noqa: S607
+        except OSError:  # no git on this machine
+            done = None
+        if done is not None and done.returncode == 0:
+            return done.stdout.decode().strip()
+        import os
+
+        from lm_eval.loggers import utils
+
+        # lm-eval's own fallback (a checkout's .git files, else None)
+        return utils.get_commit_from_path(os.getcwd()) if hasattr(utils, "get_commit_from_path") else None
+
+    return get_git_commit_hash
 
 
 # sys.argv[0] while ``lrm eval`` runs lm-eval's CLI: it has checked the arguments and
