@@ -389,3 +389,27 @@ def test_mann_whitney_matches_the_formula_and_scipy():
 
 def test_length_bins_keep_ties_together():
     assert length_bins([1000, 1000, 1000, 1000, 5], 4) == [3, 3, 3, 3, 0]
+
+
+def test_sweep_cells_are_one_run_per_task_and_no_seed_note(tmp_path):
+    """A sweep writes each task of one variant into its own folder with the same seed:
+    that is one run of each task (Runs 1), and nothing was sampled twice (no "same
+    seeds; pooled anyway" note). Two runs of one task with the same seeds still get it."""
+    tasks = _base_tasks()
+    args = {"pretrained": "/m/R1-Tiny-Q8_0.gguf"}
+    for i, task in enumerate(("aime24_lrm", "folio_lrm")):
+        write_fake_run(tmp_path / f"cell{i}", model="lrm-gguf", model_args=args,
+                       timestamp=f"2026-01-0{i + 1}T10-00-05.000001", seed=0, tasks={task: tasks[task]})
+    report = build_report([str(tmp_path / "cell0"), str(tmp_path / "cell1")], tmp_path / "out",
+                          figures=False, progress=False)
+    assert not any("same seeds" in n for n in report.tables.notes), report.tables.notes
+    header, _, row = [line for line in report.markdown.splitlines() if line.startswith("|")][:3]
+    assert header.split("|")[2].strip() == "Runs" and row.split("|")[2].strip() == "1", row
+    # the same task twice with the same seeds: pooled, and said
+    write_fake_run(tmp_path / "again", model="lrm-gguf", model_args=args,
+                   timestamp="2026-01-09T10-00-05.000001", seed=0, tasks={"aime24_lrm": tasks["aime24_lrm"]})
+    report = build_report([str(tmp_path / d) for d in ("cell0", "cell1", "again")], tmp_path / "out2",
+                          figures=False, progress=False)
+    assert any("same seeds" in n and "aime24_lrm" in n for n in report.tables.notes), report.tables.notes
+    row = [line for line in report.markdown.splitlines() if line.startswith("|")][2]
+    assert row.split("|")[2].strip() == "2", row

@@ -167,16 +167,19 @@ def _unique_labels(labels: dict[str, str], groups: dict[str, list[Run]]) -> dict
 
 
 def _check_seeds(model: Model, warn: Warn) -> None:
-    seen: dict[str, str] = {}
+    """Two runs of one task with the same seeds are the same samples twice (pooled
+    anyway); runs of different tasks (a sweep's cells) share nothing to pool."""
+    seen: dict[str, list[Run]] = {}
     for run in model.runs:
         if not run.seeds:
             continue
         sig = repr(sorted(run.seeds.items()))
-        if sig in seen:
+        twin = next((r for r in seen.get(sig, []) if set(r.tasks) & set(run.tasks)), None)
+        if twin is not None:
             warn(
-                f"{model.label}: runs {seen[sig]} and {run.path} have the same seeds "
-                f"({dict(sorted(run.seeds.items()))}); pooled anyway"
+                f"{model.label}: runs {twin.path} and {run.path} have the same seeds "
+                f"({dict(sorted(run.seeds.items()))}) for {', '.join(sorted(set(twin.tasks) & set(run.tasks)))}; "
+                "pooled anyway"
             )
-        else:
-            seen[sig] = str(run.path)
+        seen.setdefault(sig, []).append(run)
 

@@ -113,7 +113,13 @@ def _main_tables(tables: Tables) -> list[str]:
     by = {(r["model"], r["task"]): r for r in tables.main}
     avg = {r["model"]: r for r in tables.averages}
     labels = [m["model"] for m in tables.models]
+    # Runs pooled for a task (repeats), at most over the tasks: a sweep's cells put each
+    # task of one variant in a folder of its own, which is still one run of each task.
     runs = {m["model"]: m["runs"] for m in tables.models}
+    per_task: dict[str, int] = {}
+    for r in tables.main:
+        per_task[r["model"]] = max(per_task.get(r["model"], 0), int(r.get("runs") or 0))
+    runs.update({label: n for label, n in per_task.items() if n})
     cols = _score_columns(tables.tasks)
     has_avg = any(c[1] == "avg" for c in cols)
     out = []
