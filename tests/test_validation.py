@@ -500,3 +500,28 @@ def test_plain_lm_eval_mistakes_are_one_line(argv, message, tmp_path):
     lines = [line for line in out.stderr.splitlines() if line.strip()]
     assert lines[-1].startswith(message), out.stderr[-2000:]
     assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("model,args,gen,warned", [
+    ("lrm-vllm", "max_model_len=512", ["--gen_kwargs", "max_gen_toks=480"], "leaves 32 tokens for the prompt"),
+    ("lrm-vllm", "max_model_len=32768", [], "leaves no room for the prompt beside max_gen_toks=32768"),
+    ("vllm", "max_model_len=32768", [], "cuts the PROMPT"),
+    ("lrm-gguf", "n_ctx=4096", ["--gen_kwargs", "max_gen_toks=4000"], "n_ctx=4096 leaves 96 tokens"),
+    ("lrm-vllm", "max_model_len=40960", [], None),  # our default 32768 + 8192 for the prompt
+    ("lrm-vllm", "max_model_len=512", ["--gen_kwargs", "max_gen_toks=128"], None),
+])
+def test_a_context_too_small_for_the_budget_is_warned_before_loading(model, args, gen, warned, tmp_path, caplog):
+    """Issue 13: max_model_len (n_ctx) below max_gen_toks plus a prompt is said before
+    anything loads, with what will happen and the value to pass."""
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF" + b"\0" * 64)
+    pretrained = str(gguf) if model == "lrm-gguf" else "org/some-model"
+    with caplog.at_level("WARNING", logger="lrm_backends.run.validate"):
+        validate.validate_cli_args(["--model", model, "--model_args", f"pretrained={pretrained},{args}",
+                                    "--tasks", "aime24_lrm", *gen])
+    said = [r.getMessage() for r in caplog.records if r.name == "lrm_backends.run.validate"]
+    if warned is None:
+        assert not said, said
+    else:
+        assert len(said) == 1 and warned in said[0], said
+        assert "or a smaller --gen_kwargs max_gen_toks" in said[0]

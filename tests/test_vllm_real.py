@@ -79,3 +79,33 @@ def test_the_mission_command_on_real_vllm(model, vllm_python, smollm2_dir, tmp_p
     assert len(got) == 6 and all(r["total_tokens"] is not None for r in got)
     if model == "lrm-vllm":  # vLLM's own counts and finish reasons
         assert all(r["count_source"] == "backend" and r["finish_reason"] in ("stop", "length") for r in got)
+
+
+def test_lrm_vllm_data_parallel_replicas_load_once_and_match_one_engine(vllm_python, smollm2_dir, tmp_path, offline_env):
+    """data_parallel_size=2 on real vLLM engines (one CPU each, a local Ray): 36 requests
+    (3 questions x 12 repeats) at chunk_size=4 are 9 chunks, and each replica loads the
+    model once (lm-eval's own DP path loads 2 engines per chunk: 18 loads); the responses
+    are those of one engine with the same per-request seeds."""
+    common = [
+        "--tasks", "aime24_lrm", "--limit", "3", "--metadata", '{"repeats": 12}',
+        "--gen_kwargs", "max_gen_toks=16", "--apply_chat_template", "--seed", "1234",
+    ]
+    args = f"pretrained={smollm2_dir},dtype=float32,max_model_len=1024,enforce_eager=True"
+    got = {}
+    for n in (2, 1):
+        records, out = tmp_path / f"records{n}", tmp_path / f"out{n}"
+        extra = f",data_parallel_size={n},chunk_size=4" if n > 1 else ""
+        run = _lm_eval(vllm_python, ["--model", "lrm-vllm", "--model_args", args + extra, *common,
+                                     "--output_path", str(out)],
+                       {**offline_env, "LRM_RECORDS_DIR": str(records)}, timeout=900)
+        assert run.returncode == 0, run.stderr[-4000:]
+        results = json.loads(next(out.rglob("results_*.json")).read_text())
+        if n > 1:
+            lrm = results["lrm"]
+            assert lrm["replicas"] == 2 and lrm["replica_loads"] == 2 and lrm["chunks"] == 9, lrm
+            assert lrm["chunk_retries"] == 0, lrm
+        recs = _records(records)
+        assert len(recs) == 36
+        got[n] = {(r["doc_key"], r["repeat"]): r["response"] for r in recs}
+    assert got[2] == got[1]
+    assert len(set(got[1].values())) > 5  # sampled repeats differ

@@ -63,6 +63,7 @@ def validate_run(
     output_path: str | os.PathLike[str] | None = None,
     metadata: dict[str, Any] | None = None,
     limit: Any = None,
+    gen_kwargs: Any = None,
 ) -> None:
     """Run every check; raise :class:`ValidationError` at the first problem."""
     args = _parse_model_args(model_args)
@@ -77,6 +78,68 @@ def validate_run(
     check_data(names, meta)
     check_outputs(output_path, meta)
     check_reasoning_aware(meta, args, include_path=include_path, task_manager=task_manager)
+    if isinstance(model, str):
+        check_context_budget(model, args, gen_kwargs, names)
+
+
+# The context-length argument of each backend that has one, and what happens when a
+# prompt plus max_gen_toks does not fit.
+_CONTEXT_ARGS = {
+    "lrm-vllm": ("max_model_len", "each such request's budget is lowered to fit (recorded; a response "
+                 "that reaches it counts as truncated)"),
+    "vllm": ("max_model_len", "lm-eval's vllm then cuts the PROMPT from the left (use --model lrm-vllm, "
+             "which never cuts a prompt)"),
+    "lrm-gguf": ("n_ctx", "each such request's budget is lowered to fit (recorded; a response that "
+                 "reaches it counts as truncated)"),
+}
+OUR_DEFAULT_MAX_GEN_TOKS = 32768  # task_configs/_lrm_template_yaml
+# Prompts are not tokenized before the model loads: a context with less room than this
+# beside max_gen_toks is warned about (a chat-templated AIME prompt is ~180 tokens, a
+# MuSiQue prompt with its paragraphs ~2,500); the backends say it again per request.
+PROMPT_ROOM = 256
+
+
+def _requested_max_gen_toks(gen_kwargs: Any, names: Sequence[str]) -> int | None:
+    """``max_gen_toks`` from ``--gen_kwargs``, else our tasks' default when every task
+    named is ours; None when unknown (another task's own default)."""
+    if isinstance(gen_kwargs, str) and gen_kwargs.strip():
+        from lm_eval.utils import simple_parse_args_string
+
+        try:
+            gen_kwargs = simple_parse_args_string(gen_kwargs)
+        except Exception:  # noqa: BLE001  (lm-eval reports its own parse errors)
+            return None
+    if isinstance(gen_kwargs, dict) and gen_kwargs.get("max_gen_toks") is not None:
+        try:
+            return int(gen_kwargs["max_gen_toks"])
+        except (TypeError, ValueError):
+            return None
+    ours = names and all(n.startswith("lrm_compression") or n.endswith(("_lrm", "_lrm_paper")) for n in names)
+    return OUR_DEFAULT_MAX_GEN_TOKS if ours else None
+
+
+def check_context_budget(model: str, model_args: dict[str, Any], gen_kwargs: Any, names: Sequence[str]) -> None:
+    """Warn before anything loads when the context (``max_model_len`` / ``n_ctx``) cannot
+    hold ``max_gen_toks`` plus a prompt: requests would get a smaller budget than asked
+    (or, with lm-eval's vllm, a cut prompt). Prompts are not tokenized yet, so this warns
+    when fewer than :data:`PROMPT_ROOM` tokens are left beside the budget."""
+    arg_and_effect = _CONTEXT_ARGS.get(model)
+    if arg_and_effect is None:
+        return
+    arg, effect = arg_and_effect
+    try:
+        context = int(model_args[arg]) if model_args.get(arg) is not None else None
+    except (TypeError, ValueError):
+        return
+    budget = _requested_max_gen_toks(gen_kwargs, names)
+    if context is None or budget is None or context - budget >= PROMPT_ROOM:
+        return
+    log.warning(
+        "lrm-bench: %s=%d leaves %s for the prompt beside max_gen_toks=%d: when a prompt does not fit, %s. "
+        "Pass %s=%d (max_gen_toks plus room for the longest prompt) or a smaller --gen_kwargs max_gen_toks.",
+        arg, context, f"{context - budget} tokens" if context > budget else "no room", budget, effect,
+        arg, budget + 8192,
+    )
 
 
 def check_reasoning_aware(
@@ -108,6 +171,7 @@ def validate_simple_evaluate(bound: dict[str, Any]) -> None:
         output_path=getattr(tracker, "output_path", None),
         metadata=bound.get("metadata"),
         limit=bound.get("limit"),
+        gen_kwargs=bound.get("gen_kwargs"),
     )
 
 
@@ -155,6 +219,7 @@ def validate_cli_args(argv: Sequence[str]) -> None:
         output_path=cfg.output_path,
         metadata=cfg.metadata,
         limit=cfg.limit,
+        gen_kwargs=getattr(cfg, "gen_kwargs", None),
     )
 
 
