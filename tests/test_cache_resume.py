@@ -49,8 +49,10 @@ def kill_plan(seed: int = PLAN_SEED) -> list[tuple[str, int]]:
     return [*plan, ("in_scoring", rng.randint(1, N_RESPONSES))]
 
 
-def run_driver(tmp: Path, name: str, backend: str, model: Path, cache: Path, kill=None) -> subprocess.CompletedProcess:
+def run_driver(tmp: Path, name: str, backend: str, model: Path, cache: Path, kill=None,
+               data_parallel_size: int = 1) -> subprocess.CompletedProcess:
     config = {
+        "data_parallel_size": data_parallel_size,
         "backend": backend, "model": str(model), "cache": str(cache), "tasks": TASKS, "limit": LIMIT,
         "repeats": REPEATS, "max_gen_toks": 6, "results": str(tmp / f"{name}.results.json"),
         "seeds_log": str(tmp / f"{name}.seeds"), "kill": list(kill) if kill else None,
@@ -135,6 +137,32 @@ def test_killed_runs_resume_to_the_uninterrupted_result(tmp_path, tiny_hf_dir, b
     assert got["lrm"]["cache"]["responses_from_cache"] + got["lrm"]["responses_generated"] == N_RESPONSES
     assert got["lrm"]["responses_generated"] == N_RESPONSES - len(stored)
     assert got["lrm"]["failed_requests"] == 0
+
+
+@pytest.mark.slow
+def test_a_killed_data_parallel_run_resumes_with_another_replica_count(tmp_path, tiny_hf_dir, monkeypatch):
+    """Issue 13: the driver of a data_parallel_size=2 run (two Ray replicas of the fake
+    engine) is killed after its third stored response; the same command with
+    data_parallel_size=1 generates only what is missing and ends with the uninterrupted
+    run's responses, records and results (replica counts are not part of the cache's
+    model identity)."""
+    pytest.importorskip("ray")
+    ref = run_driver(tmp_path, "ref", "lrm-vllm", tiny_hf_dir, tmp_path / "cache_ref")
+    assert ref.returncode == 0, ref.stderr[-4000:]
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("FAKE_VLLM_LOADS", str(tmp_path / "dp2.loads"))  # one pid per engine built
+    killed = run_driver(tmp_path, "dp2", "lrm-vllm", tiny_hf_dir, cache, kill=("after_store", 3), data_parallel_size=2)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-4000:]
+    assert len(set((tmp_path / "dp2.loads").read_text().split())) == 2  # two replica processes served it
+    stored = entries(cache)
+    assert 3 <= len(stored) < N_RESPONSES
+    final = run_driver(tmp_path, "final", "lrm-vllm", tiny_hf_dir, cache, data_parallel_size=1)
+    assert final.returncode == 0, final.stderr[-4000:]
+    assert len(cache_lines(cache)) == N_RESPONSES and entries(cache) == entries(tmp_path / "cache_ref")
+    assert records(tmp_path / "final.records") == records(tmp_path / "ref.records")
+    got = json.loads((tmp_path / "final.results.json").read_text())
+    assert got["results"] == json.loads((tmp_path / "ref.results.json").read_text())["results"]
+    assert got["lrm"]["responses_generated"] == N_RESPONSES - len(stored)
 
 
 def test_the_plan_is_fixed():

@@ -5,7 +5,8 @@ Run by tests/test_cache_resume.py in a subprocess::
     python resume_driver.py CONFIG.json
 
 CONFIG: ``backend`` ("hf" or "lrm-vllm"), ``model`` (a local HF folder), ``cache``,
-``tasks``, ``limit``, ``repeats``, ``max_gen_toks``, ``results`` (where the results go as
+``tasks``, ``limit``, ``repeats``, ``max_gen_toks``, ``data_parallel_size`` (lrm-vllm;
+default 1), ``results`` (where the results go as
 JSON), ``seeds_log`` (one line per sample drawn), and ``kill``: null or ``[kind, n]``:
 
 - ``after_store``: right after the n-th response of this process is stored;
@@ -143,6 +144,8 @@ def main(config_path: str) -> None:
         model_args = f"pretrained={cfg['model']},dtype=float32"
     else:
         model_args = f"pretrained={cfg['model']},chunk_size={cfg.get('chunk_size', 2)},max_model_len=512"
+        if cfg.get("data_parallel_size", 1) > 1:  # replicas: Ray actors (a local Ray this process starts)
+            model_args += f",data_parallel_size={cfg['data_parallel_size']}"
     results = lm_eval.simple_evaluate(
         model=cfg["backend"], model_args=model_args, tasks=cfg["tasks"], limit=cfg["limit"],
         gen_kwargs=f"max_gen_toks={cfg['max_gen_toks']}", device="cpu",
