@@ -468,13 +468,23 @@ def test_lrm_pruned_checks_import_neither_torch_nor_the_hf_backend(tmp_path):
     assert {"pretrained", "batch_size", "dtype", "device", "max_length", "think_end_token"} <= hf_backend_arg_names()
 
 
+def test_lrm_eval_option_examples_hold():
+    import doctest
+
+    from lrm_backends.cli import eval as lrm_eval
+
+    result = doctest.testmod(lrm_eval)
+    assert result.attempted >= 2 and result.failed == 0
+
+
 def test_lrm_eval_help_shows_our_flags_first(capsys):
     """Issue 16 item 13: our own flags, and --cache vs lm-eval's --use_cache, come first."""
     code = cli.main(["eval", "--help"])
     out = capsys.readouterr().out
     assert code == 0
     ours = out.index("--repeats K")
-    for flag in ("--cache DIR", "--strict", "--max-retries N", "--allow-failures", "--use_cache"):
+    for flag in ("--cache DIR", "--strict", "--max-retries N", "--allow-failures", "--reasoning-aware TASKS",
+                 "--use_cache"):
         assert flag in out[: out.index("lm_eval's own options follow.")]
     assert ours < out.index("--model_args")  # lm-eval's run options follow ours
 

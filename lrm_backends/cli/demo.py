@@ -67,7 +67,7 @@ def build_argv(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lrm_backends.cli import run_lm_eval
+    from lrm_backends.cli.eval import run_lm_eval
 
     argv = build_argv(args)
     os.environ["LRM_DATA_DIR"] = str(samples_dir())
