@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from lrm_backends.sweep.plan import COMPRESS, EVALUATE, make_plan
 from lrm_backends.sweep.spec import SpecError, load_spec
 
 SAMPLES = Path(__file__).resolve().parents[1] / "lrm_tasks" / "samples"
+LRM = str(Path(sys.executable).parent / "lrm")  # this environment's, PATH or not
 MAX_SECONDS = 2.0  # the issue's bound for rejecting a bad spec
 
 
@@ -110,7 +112,7 @@ def test_not_yaml_names_the_line(tmp_path):
 
 def test_the_cli_prints_one_line_and_exits_2(tmp_path, tiny_hf_dir, offline_env):
     path = write(tmp_path, base(str(tiny_hf_dir), "compressions: [{method: sparsegtp, sparsity: 0.5}]\n"))
-    run = subprocess.run(["lrm", "sweep", str(path), "--dry-run"], capture_output=True, text=True,
+    run = subprocess.run([LRM, "sweep", str(path), "--dry-run"], capture_output=True, text=True,
                          env=offline_env, timeout=120)  # fmt: skip
     assert run.returncode == 2
     assert run.stderr.strip().splitlines() == [
@@ -197,7 +199,7 @@ def test_dry_run_json(tmp_path, tiny_hf_dir, offline_env):
     text = GRID.format(out=tmp_path / "out", model=tiny_hf_dir, sparsities="0.5",
                        extra="resources: {compress: {num_gpus: 1, memory: 16GiB}, evaluate: {num_cpus: 2}}\n")
     path = write(tmp_path, text)
-    run = subprocess.run(["lrm", "sweep", str(path), "--dry-run", "--json"], capture_output=True, text=True,
+    run = subprocess.run([LRM, "sweep", str(path), "--dry-run", "--json"], capture_output=True, text=True,
                          env=offline_env, timeout=120)  # fmt: skip
     assert run.returncode == 0, run.stderr
     cells = json.loads(run.stdout)["cells"]
@@ -208,3 +210,23 @@ def test_dry_run_json(tmp_path, tiny_hf_dir, offline_env):
     assert "--device" in compress[0]["command"]  # a GPU was asked for: prune on it
     assert all(c["resources"]["num_cpus"] == 2 for c in cells if c["kind"] == "evaluate")
     assert not (tmp_path / "out").exists()  # a dry run writes nothing
+
+
+@pytest.mark.parametrize("extra,where", [
+    ("", "tasks[0]"),
+    ("compressions: [{method: wanda, sparsity: 0.5, calib: 'task:musique_ctx_lrm'}]\n", "compressions[0].calib"),
+])
+def test_missing_local_data_fails_before_any_cell(tmp_path, tiny_hf_dir, monkeypatch, extra, where):
+    """With $LRM_DATA_DIR set, a task file that is not there fails the spec check (one line,
+    the file and the fix), not every compression and evaluation cell one after another."""
+    data = tmp_path / "data"
+    data.mkdir()
+    monkeypatch.setenv("LRM_DATA_DIR", str(data))
+    path = write(tmp_path, base(str(tiny_hf_dir), extra))
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(f"{path}: {where}: "), message
+    assert str(data / "musique.jsonl") in message and "LRM_DATA_DIR" in message, message
+    (data / "musique.jsonl").write_bytes((SAMPLES / "musique.jsonl").read_bytes())
+    load_spec(path)  # the file is there now

@@ -331,7 +331,17 @@ def _calibration_source(check: _Checker, where: str, value: str) -> str:
     cells may run in another folder or on another node)."""
     from compressors.calibration import HUB_PREFIX, HUB_PRESETS, TASK_PREFIX
 
-    if value in HUB_PRESETS or value.startswith((HUB_PREFIX, TASK_PREFIX)):
+    if value.startswith(TASK_PREFIX):
+        from lrm_backends.run.validate import check_data, check_tasks
+
+        task = value[len(TASK_PREFIX):]
+        try:
+            check_tasks([task])
+            check_data([task], {})  # with $LRM_DATA_DIR: the task's file is there
+        except ValidationError as exc:
+            raise check.fail(where, f"{value!r}: {str(exc).removeprefix(f'--tasks {task}: ')}") from None
+        return value
+    if value in HUB_PRESETS or value.startswith(HUB_PREFIX):
         return value
     if not os.path.isfile(os.path.expanduser(value)):
         raise check.fail(where, f"{value!r}: no such text file. Expected a text file, {', '.join(HUB_PRESETS)}, "
@@ -405,9 +415,12 @@ def _tasks(check: _Checker, raw: Any) -> tuple[str, ...]:
                          "[lrm_compression, musique_ctx_lrm]")
     from lrm_backends.run.validate import check_tasks
 
+    from lrm_backends.run.validate import check_data
+
     for i, task in enumerate(raw):
         try:
             check_tasks([task])
+            check_data([task], {})  # with $LRM_DATA_DIR: the files are there and readable
         except ValidationError as exc:
             message = str(exc).removeprefix(f"--tasks {task}: ")
             raise check.fail(f"tasks[{i}]", f"{task!r}: {message}") from None
