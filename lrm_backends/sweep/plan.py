@@ -105,6 +105,8 @@ def _compress_argv(model: ModelSpec, comp: CompressionSpec, out: Path, gpus: flo
         options = dict(comp.options)
         if options.get("imatrix"):
             argv += ["--imatrix", str(options["imatrix"])]
+        if options.get("allow_requantize"):
+            argv += ["--allow-requantize"]
         return argv
     argv = ["compress", comp.method, "--model", model.pretrained, "--out", str(out), "--overwrite", "--no-progress"]
     argv += ["--pattern", comp.pattern] if comp.pattern else ["--sparsity", repr(comp.sparsity)]

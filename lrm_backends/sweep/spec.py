@@ -41,7 +41,7 @@ TOP_KEYS = (
 MODEL_KEYS = ("name", "pretrained", "backend", "model_args", "revision")
 PRUNE_KEYS = ("method", "sparsity", "pattern", "calib", "calib_samples", "calib_seqlen", "seed",
               "ignore", "dtype", "sequential", "tokens_per_batch")  # fmt: skip
-GGUF_KEYS = ("method", "type", "imatrix")
+GGUF_KEYS = ("method", "type", "imatrix", "allow_requantize")
 EXCLUDE_KEYS = ("model", "compression", "task")
 _UNITS = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9, "t": 1e12, "tb": 1e12,
           "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}  # fmt: skip
@@ -371,6 +371,11 @@ def _gguf_compressions(check: _Checker, where: str, item: dict[str, Any]) -> lis
             raise check.fail(key, f"{show_value(qtype)!r} is not a GGUF type.{hint} Expected e.g. Q8_0, Q6_K, "
                              "Q4_K_M, IQ4_XS (lrm compress gguf --help)")
         opts = (("imatrix", str(Path(item["imatrix"]).resolve())),) if item.get("imatrix") else ()
+        requantize = item.get("allow_requantize", False)
+        if not isinstance(requantize, bool):
+            raise check.fail(f"{where}.allow_requantize", f"{show_value(requantize)!r}: expected true or false")
+        if requantize:  # in the cell's configuration (its id) only when set
+            opts = (*opts, ("allow_requantize", True))
         out.append(CompressionSpec(GGUF, qtype=names[qtype.upper()], options=opts, where=key))
     return out
 
@@ -491,6 +496,17 @@ def _backends(check: _Checker, models: tuple[ModelSpec, ...], compressions: tupl
                     f"model ({model.pretrained}). Use a .gguf base, or add exclude: [{{model: {model.name}, "
                     f"compression: 'gguf-*'}}].",
                 )
+            if comp.method == GGUF and model.is_gguf and not dict(comp.options).get("allow_requantize"):
+                from compressors.gguf_quant import gguf_file_type
+
+                source_type = gguf_file_type(model.pretrained)
+                if source_type and source_type not in ("F32", "F16", "BF16"):
+                    raise check.fail(
+                        comp.where,
+                        f"model {model.name!r} is already quantized ({source_type}), and llama.cpp quantizes "
+                        f"it to {comp.qtype} only when asked: add allow_requantize: true (the two roundings add "
+                        "up; the output can be larger than the input), or start from an F16, BF16 or F32 GGUF.",
+                    )
 
 
 # ------------------------------------------------------------------------------ entry
