@@ -58,6 +58,7 @@ BAD = [
     ("limit: -1\n", "limit", "documents per task"),
     ("exclude: [{model: tinny}]\n", "exclude[0].model", "Did you mean 'tiny'"),
     ("apply_chat_template: yes please\n", "apply_chat_template", "true or false"),
+    ("batch_size: 0\n", "batch_size", "positive integer or auto"),
 ]  # fmt: skip
 
 
@@ -253,3 +254,14 @@ def test_a_quantized_gguf_base_needs_allow_requantize(tmp_path):
     plan = make_plan(load_spec(write(tmp_path, text.replace("type: Q8_0}", "type: Q8_0, allow_requantize: true}"))))
     (cell,) = [c for c in plan.cells if c.kind == COMPRESS]
     assert cell.argv[-1] == "--allow-requantize"
+
+
+def test_batch_size_reaches_every_evaluation_and_only_then_their_ids(tmp_path):
+    text = (f"output: {tmp_path / 'out'}\nmodels: [{{name: s, pretrained: /m/s.Q4_1.gguf}}]\n"
+            "compressions: [none, {method: magnitude, sparsity: 0.5}]\ntasks: [musique_ctx_lrm]\n")
+    plain = make_plan(load_spec(write(tmp_path, text), check_environment=False))
+    batched = make_plan(load_spec(write(tmp_path, text + "batch_size: 8\n"), check_environment=False))
+    for a, b in zip(plain.evaluations(), batched.evaluations()):
+        assert "--batch_size" not in a.argv and b.argv[b.argv.index("--batch_size") + 1] == "8"
+        assert a.id != b.id
+    assert [c.id for c in plain.cells if c.kind == COMPRESS] == [c.id for c in batched.cells if c.kind == COMPRESS]

@@ -151,6 +151,8 @@ def _eval_argv(spec: SweepSpec, backend: str, pretrained: str, args: dict[str, A
         argv += ["--repeats", str(spec.repeats)]
     if spec.seed is not None:
         argv += ["--seed", str(spec.seed)]
+    if spec.batch_size is not None:
+        argv += ["--batch_size", str(spec.batch_size)]
     return argv
 
 
@@ -188,6 +190,8 @@ def make_plan(spec: SweepSpec) -> Plan:
                     "repeats": spec.repeats, "limit": spec.limit, "gen_kwargs": spec.gen_kwargs,
                     "apply_chat_template": spec.apply_chat_template, "seed": spec.seed,
                 }  # fmt: skip
+                if spec.batch_size is not None:  # in the id only when set: older sweeps keep theirs
+                    config["batch_size"] = spec.batch_size
                 eid = f"{label}.{task}.{config_hash(config)}"
                 cell_dir = root / eid
                 eval_cells.append(Cell(eid, EVALUATE, model.name, comp.label, task, config,

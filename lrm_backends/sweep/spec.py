@@ -36,7 +36,7 @@ DEFAULT_HF_BACKEND = "hf"
 
 TOP_KEYS = (
     "output", "models", "compressions", "tasks", "repeats", "limit", "gen_kwargs",
-    "apply_chat_template", "resources", "exclude", "ray_address", "seed",
+    "apply_chat_template", "resources", "exclude", "ray_address", "seed", "batch_size",
 )  # fmt: skip
 MODEL_KEYS = ("name", "pretrained", "backend", "model_args", "revision")
 PRUNE_KEYS = ("method", "sparsity", "pattern", "calib", "calib_samples", "calib_seqlen", "seed",
@@ -138,6 +138,7 @@ class SweepSpec:
     gen_kwargs: dict[str, Any] = field(default_factory=dict)
     apply_chat_template: bool = False
     seed: int | None = None
+    batch_size: int | str | None = None  # lm-eval's --batch_size for every evaluation
     resources: dict[str, Resources] = field(default_factory=dict)
     exclude: tuple[dict[str, str], ...] = ()
     ray_address: str | None = None
@@ -556,6 +557,13 @@ def load_spec(path: str | os.PathLike[str], *, check_environment: bool = True) -
     seed = raw.get("seed")
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
         raise check.fail("seed", f"{show_value(seed)!r}: expected an integer")
+    batch_size = raw.get("batch_size")
+    if batch_size is not None and not (
+        (isinstance(batch_size, int) and not isinstance(batch_size, bool) and batch_size >= 1)
+        or (isinstance(batch_size, str) and re.fullmatch(r"auto(:\d+)?", batch_size))
+    ):
+        raise check.fail("batch_size", f"{show_value(batch_size)!r}: expected lm-eval's --batch_size, a positive "
+                         "integer or auto (auto:N), e.g. batch_size: 8")
     ray_address = raw.get("ray_address")
     if ray_address is not None and not isinstance(ray_address, str):
         raise check.fail("ray_address", f"{show_value(ray_address)!r}: expected HOST:PORT or auto")
@@ -564,7 +572,7 @@ def load_spec(path: str | os.PathLike[str], *, check_environment: bool = True) -
     spec = SweepSpec(
         path=path, output=Path(output).expanduser().resolve(), models=models, compressions=compressions,
         tasks=(), repeats=repeats, limit=limit, gen_kwargs=dict(gen_kwargs), apply_chat_template=chat,
-        seed=seed, resources=resources, exclude=exclude, ray_address=ray_address,
+        seed=seed, batch_size=batch_size, resources=resources, exclude=exclude, ray_address=ray_address,
     )
     if raw.get("tasks") is None:
         raise check.fail("tasks", "missing: name lm-eval tasks or groups, e.g. tasks: [lrm_compression, musique_ctx_lrm]")
