@@ -215,6 +215,28 @@ def test_replicas_without_ray_fail_before_loading(tiny_gguf, monkeypatch):
         GGUFBackend(pretrained=str(tiny_gguf), replicas=2)
 
 
+@pytest.mark.parametrize("auth_mode", ["", "token"])
+def test_a_cluster_that_cannot_be_joined_is_one_message_with_the_causes(tiny_gguf, monkeypatch, auth_mode):
+    """ray.init(address=...) failing (nothing there, or Ray 2.59+'s token missing: Ray only
+    says "Failed to connect to GCS") ends in one message naming the address, the checks
+    and, unless RAY_AUTH_MODE=token is set already, the token settings."""
+    from lrm_backends.models.gguf import GGUFBackend
+    from lrm_backends.models.replicas import ReplicaError
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("Failed to connect to GCS. Last connection error: Unauthenticated\n  (traceback)")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", refuse)
+    monkeypatch.setenv("RAY_AUTH_MODE", auth_mode)
+    with pytest.raises(ReplicaError) as info:
+        GGUFBackend(pretrained=str(tiny_gguf), replicas=2, ray_address="10.0.0.7:6379")
+    message = str(info.value)
+    assert message.startswith("could not join the Ray cluster at 10.0.0.7:6379 (RuntimeError: Failed to connect "
+                              "to GCS. Last connection error: Unauthenticated). Check that `ray start --head`")
+    assert ("RAY_AUTH_MODE=token here" in message) == (auth_mode != "token")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -52,6 +52,19 @@ class ReplicaError(RuntimeError):
     """The replicas cannot go on: Ray missing, every replica dead, or retries used up."""
 
 
+def join_failure(address: str, exc: BaseException) -> str:
+    """One message for a cluster that could not be joined: the usual causes and fixes."""
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    message = (f"could not join the Ray cluster at {address} ({type(exc).__name__}: {first}). Check that "
+               "`ray start --head` runs there and that this machine reaches that address.")
+    if os.environ.get("RAY_AUTH_MODE", "").strip().lower() != "token":
+        message += (" Clusters started by Ray 2.59 or later require a token: set RAY_AUTH_MODE=token here and for "
+                    "every `ray start --address`, with the head's token (copy its ~/.ray/auth_token, or set "
+                    "RAY_AUTH_TOKEN; `ray get-auth-token` on the head prints it); or start every node with "
+                    "RAY_AUTH_MODE=disabled on a trusted network.")
+    return message
+
+
 def require_ray(what: str) -> None:
     """Fail before any model loads when Ray is not installed."""
     if importlib.util.find_spec("ray") is None:
@@ -116,7 +129,10 @@ class ReplicaPool:
             address = ray_address or os.environ.get(RAY_ADDRESS_ENV) or None
             if address:
                 log.info("lrm-bench: joining the Ray cluster at %s", address)
-                ray.init(address=address, log_to_driver=True)
+                try:
+                    ray.init(address=address, log_to_driver=True)
+                except (ConnectionError, RuntimeError) as exc:
+                    raise ReplicaError(join_failure(address, exc)) from exc
             else:
                 ray.init(include_dashboard=False, log_to_driver=True)
                 self._started_ray = True
@@ -125,8 +141,14 @@ class ReplicaPool:
             self.actors = [self._start(remote, i) for i in range(self.n)]
             # Every replica has built its engine (one load each) before any request.
             self.info = ray.get([a.info.remote() for a in self.actors])
-        except BaseException:
+        except BaseException as exc:
             self.close()
+            if "No module named 'lrm_backends'" in str(exc):
+                raise ReplicaError(
+                    f"{what}: the Ray workers cannot import lrm_backends. Every node of the cluster runs "
+                    "`ray start` from a Python environment with lrm-bench installed (the same version and "
+                    "extras as here, e.g. pip install 'lrm-bench[gguf,ray]')."
+                ) from None
             raise
         self.stats["replica_loads"] = self.n
         self.alive = [True] * self.n
