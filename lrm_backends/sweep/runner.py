@@ -128,7 +128,15 @@ def run_ray(plan: Plan, *, address: str | None, out: Callable[[str], None] = pri
     if started_here:
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                                   "runtime_env": {"env_vars": _ray_env()}}  # fmt: skip
-        ray.init(address=address, **kwargs)
+        try:
+            ray.init(address=address, **kwargs)
+        except (ConnectionError, RuntimeError) as exc:
+            if not address:
+                raise
+            from lrm_backends.errors import UserError
+            from lrm_backends.models.replicas import join_failure
+
+            raise UserError(f"lrm sweep: {join_failure(address, exc)}") from exc
     out(f"lrm sweep: Ray cluster with {ray.cluster_resources().get('CPU', 0):g} CPUs, "
         f"{ray.cluster_resources().get('GPU', 0):g} GPUs" + (f" at {address}" if address else ""))
     try:
