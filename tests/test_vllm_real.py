@@ -109,3 +109,41 @@ def test_lrm_vllm_data_parallel_replicas_load_once_and_match_one_engine(vllm_pyt
         got[n] = {(r["doc_key"], r["repeat"]): r["response"] for r in recs}
     assert got[2] == got[1]
     assert len(set(got[1].values())) > 5  # sampled repeats differ
+
+
+def test_lrm_budget_on_real_vllm_with_prefix_caching(vllm_python, smollm2_dir, tmp_path, offline_env):
+    """Issue 15 part 2 on real vLLM: `lrm budget --model lrm-vllm` switches vLLM's prefix
+    caching on, cuts each reasoning at exactly B of the model's tokens, sends one request
+    per cut (none where the reasoning closed within B) and a second run generates nothing."""
+    from test_budget import RESPONSES, write_records
+    from transformers import AutoTokenizer
+
+    from lrm_backends.run.budget import raw_reasoning
+
+    run, out = write_records(tmp_path / "run"), tmp_path / "out"
+    budgets = (16, 64)
+    tok = AutoTokenizer.from_pretrained(str(smollm2_dir))
+    lengths = {k: len(tok(raw_reasoning(t, "</think>")[0], add_special_tokens=False)["input_ids"])
+               for k, t in RESPONSES.items()}
+    closed = {k: raw_reasoning(t, "</think>")[1] for k, t in RESPONSES.items()}
+    expected = sum(len({min(b, lengths[k]) for b in budgets if not (closed[k] and lengths[k] <= b)})
+                   for k in RESPONSES)
+    cmd = [str(vllm_python.parent / "lrm"), "budget", str(run), "--model", "lrm-vllm", "--model_args",
+           f"pretrained={smollm2_dir},dtype=float32,max_model_len=2048,enforce_eager=True",
+           "--budgets", ",".join(map(str, budgets)), "--answer-tokens", "8", "--out", str(out)]
+    env = {**offline_env, "VLLM_CPU_KVCACHE_SPACE": "1",
+           "PATH": f"{vllm_python.parent}{os.pathsep}{offline_env.get('PATH', '')}"}
+    first = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    assert first.returncode == 0, first.stderr[-4000:]
+    assert "enable_prefix_caching=True" in first.stdout + first.stderr  # vLLM's engine config line
+    results = json.loads(sorted(out.glob("budget_results_*.json"))[-1].read_text())
+    assert results["lrm"]["requests"] == expected == results["lrm"]["responses_generated"]
+    recs = [json.loads(line) for line in sorted(out.glob("lrm_budget_aime24_lrm_*.jsonl"))[-1].read_text().splitlines()]
+    assert len(recs) == len(RESPONSES) * len(budgets)
+    for r in recs:
+        if r["forced"]:
+            assert r["cut_tokens"] == min(r["budget"], lengths[r["doc_key"]])
+            assert r["count_source"] == "backend"  # vLLM's own token counts
+    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stderr[-4000:]
+    assert json.loads(sorted(out.glob("budget_results_*.json"))[-1].read_text())["lrm"]["responses_generated"] == 0
