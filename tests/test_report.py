@@ -405,6 +405,10 @@ def test_sweep_cells_are_one_run_per_task_and_no_seed_note(tmp_path):
     assert not any("same seeds" in n for n in report.tables.notes), report.tables.notes
     header, _, row = [line for line in report.markdown.splitlines() if line.startswith("|")][:3]
     assert header.split("|")[2].strip() == "Runs" and row.split("|")[2].strip() == "1", row
+    assert "Reasoning avg" in header  # AIME and FOLIO
+    # one reasoning task: no "Reasoning avg" column (or line) repeating it
+    alone = build_report([str(tmp_path / "cell0")], tmp_path / "alone", figures=False, progress=False)
+    assert "Reasoning avg" not in alone.markdown and "| AIME" in alone.markdown
     # the same task twice with the same seeds: pooled, and said
     write_fake_run(tmp_path / "again", model="lrm-gguf", model_args=args,
                    timestamp="2026-01-09T10-00-05.000001", seed=0, tasks={"aime24_lrm": tasks["aime24_lrm"]})

@@ -92,12 +92,13 @@ def md_table(header: Sequence[str], rows: Sequence[Sequence[Any]], align: str | 
 
 def _score_columns(tasks: list[str]) -> list[tuple[str, str, str | None]]:
     """(header, task or 'avg', metric) for the score table: reasoning tasks, their
-    average, then MuSiQue EM and F1 separately, then other tasks."""
+    average (when there are two or more: the average of one task is that task), then
+    MuSiQue EM and F1 separately, then other tasks."""
     cols: list[tuple[str, str, str | None]] = []
     for t in tasks:
         if task_kind(t) == REASONING:
             cols.append((task_title(t), t, "score"))
-    if cols:
+    if len(cols) > 1:
         cols.append(("Reasoning avg", "avg", "score"))
     for t in tasks:
         if task_kind(t) in (KNOWLEDGE, CONTEXT):
@@ -209,7 +210,7 @@ def render_markdown(tables: Tables, figures: list[dict[str, Any]], out_dir: Path
     lines += ["", "## 1. Main results", ""]
     lines += _main_tables(tables)
     reasoning = [task_title(t) for t in tables.tasks if task_kind(t) == REASONING]
-    if reasoning:
+    if len(reasoning) > 1:
         lines += ["", f"Reasoning avg: mean over {', '.join(reasoning)} (shown when a model has them all)."]
 
     lines += ["", "## 2. Score vs tokens", ""]
