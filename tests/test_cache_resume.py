@@ -366,30 +366,3 @@ def test_a_response_is_handed_on_as_a_resumed_run_will_read_it(tmp_path):
     resumed = ResilientLM(FakeLM(), cache=ResponseCache(tmp_path, IDENTITY))
     assert [str(g) for g in resumed.generate_until([req("Q")])] == [str(g) for g in fresh] == ["a\U00010000b\udfff"]
     resumed.close()
-
-
-def test_one_request_per_call_shows_one_progress_bar(tmp_path, capsys):
-    """A backend that samples from one global generator gets its sampled requests one per
-    call (each reseeded): the calls run without the backend's own bar (disable_tqdm=True)
-    under one lrm-bench bar over all of them; batched calls keep the backend's bar."""
-    class GlobalRngLM(FakeLM):
-        lrm_seeding = "global-rng"
-
-        def generate_until(self, requests, disable_tqdm=False):
-            self.flags = [*getattr(self, "flags", []), disable_tqdm]
-            return super().generate_until(requests, disable_tqdm)
-
-    lm = GlobalRngLM()
-    wrapper = ResilientLM(lm, cache=ResponseCache(tmp_path / "c", IDENTITY))
-    reqs = [req(f"q{i}", doc_key=f"d{i}") for i in range(3)]
-    capsys.readouterr()
-    wrapper.generate_until(reqs)
-    assert lm.calls == [1, 1, 1] and lm.flags == [True, True, True]
-    err = capsys.readouterr().err
-    assert "lrm-bench generate_until" in err and "3/3" in err
-    greedy = [req(f"g{i}", doc_key=f"e{i}", kwargs={"until": [], "do_sample": False, "max_gen_toks": 4})
-              for i in range(3)]
-    lm.flags = []
-    wrapper.generate_until(greedy)
-    assert lm.calls[-1] == 3 and lm.flags == [False]  # one batched call: the backend's own bar
-    wrapper.close()

@@ -531,17 +531,6 @@ class _StoreHook(CacheHook):
 # ------------------------------------------------------------------------ wrapper
 
 
-def _takes_disable_tqdm(lm: Any, method: str) -> bool:
-    """Whether ``lm.method`` takes lm-eval's ``disable_tqdm`` keyword (a plugin's may not)."""
-    import inspect
-
-    try:
-        params = inspect.signature(getattr(lm, method)).parameters
-    except (AttributeError, TypeError, ValueError):
-        return False
-    return "disable_tqdm" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-
-
 class ResilientLM:
     """An lm-eval model wrapper: cached responses in, new responses stored as they come,
     one request's backend error recorded instead of ending the run (see module doc).
@@ -631,19 +620,8 @@ class ResilientLM:
         self._method = method
         if method == "generate_until":
             self.stats["requests"] += len(slots)
-        one_by_one = self.seeding in (SEED_FIRST_OF_CALL, SEED_GLOBAL_RNG) and sum(s.sampled for s in todo) > 1
-        if one_by_one and "disable_tqdm" not in kwargs and _takes_disable_tqdm(self.lm, method):
-            # Many calls of one request each (per-request seeding): one progress bar over
-            # them all instead of the backend's bar per call.
-            from tqdm import tqdm
-
-            with tqdm(total=len(todo), desc=f"lrm-bench {method}", unit="req") as bar:
-                for group in self._groups(todo):
-                    self._call(method, group, args, {**kwargs, "disable_tqdm": True})
-                    bar.update(len(group))
-        else:
-            for group in self._groups(todo):
-                self._call(method, group, args, kwargs)
+        for group in self._groups(todo):
+            self._call(method, group, args, kwargs)
         self._retry_alone(method, args, kwargs)
         return [slot.value for slot in slots]
 
