@@ -71,6 +71,7 @@ from lrm_backends.tokenizers import (  # noqa: F401  (GGUFTokenizer, gguf_contex
     gguf_context_length,
     resolve_gguf_path,
 )
+from lrm_backends.run.settings import truthy
 from lrm_tasks.text import Generation
 
 log = logging.getLogger(__name__)
@@ -104,10 +105,6 @@ def _kv_type(llama_cpp: Any, name: str | None, arg: str) -> int | None:
             "q5_1, q5_0, q4_1 or q4_0"
         )
     return value
-
-
-def _truthy(value: Any) -> bool:
-    return str(value).strip().lower() in {"1", "true", "yes", "on"}
 
 
 def has_amx(llama_cpp: Any) -> bool:
@@ -234,7 +231,7 @@ class GGUFBackend(TemplateLM):
             seed=self.seed,
             verbose=self._verbose,
         )
-        self._extra_bufts = default_extra_bufts(llama_cpp) if extra_bufts is None else _truthy(extra_bufts)
+        self._extra_bufts = default_extra_bufts(llama_cpp) if extra_bufts is None else truthy(extra_bufts)
         self._llm: Any = None  # the one llama.cpp instance held (see _use)
         self._llm_logits_all = False
         self._vocab: Any = None

@@ -92,7 +92,7 @@ _CONTEXT_ARGS = {
     "lrm-gguf": ("n_ctx", "each such request's budget is lowered to fit (recorded; a response that "
                  "reaches it counts as truncated)"),
 }
-OUR_DEFAULT_MAX_GEN_TOKS = 32768  # task_configs/_lrm_template_yaml
+TEMPLATE_YAML = "_lrm_template_yaml"  # in task_configs/: our tasks' shared settings
 # Prompts are not tokenized before the model loads: a context with less room than this
 # beside max_gen_toks is warned about (a chat-templated AIME prompt is ~180 tokens, a
 # MuSiQue prompt with its paragraphs ~2,500); the backends say it again per request.
@@ -114,8 +114,21 @@ def _requested_max_gen_toks(gen_kwargs: Any, names: Sequence[str]) -> int | None
             return int(gen_kwargs["max_gen_toks"])
         except (TypeError, ValueError):
             return None
-    ours = names and all(n.startswith("lrm_compression") or n.endswith(("_lrm", "_lrm_paper")) for n in names)
-    return OUR_DEFAULT_MAX_GEN_TOKS if ours else None
+    ours = our_task_index()
+    if not names or not all(n in ours for n in names):
+        return None
+    return our_default_max_gen_toks()
+
+
+def our_default_max_gen_toks() -> int | None:
+    """``max_gen_toks`` of our tasks' shared template (``task_configs/_lrm_template_yaml``)."""
+    from lrm_tasks import task_config_dir
+
+    try:
+        cfg = yaml.load((Path(task_config_dir()) / TEMPLATE_YAML).read_text(encoding="utf-8"), Loader=_IgnoreTags)
+        return int(cfg["generation_kwargs"]["max_gen_toks"])
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError):
+        return None
 
 
 def check_context_budget(model: str, model_args: dict[str, Any], gen_kwargs: Any, names: Sequence[str]) -> None:

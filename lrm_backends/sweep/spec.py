@@ -333,14 +333,7 @@ def _calibration_source(check: _Checker, where: str, value: str) -> str:
     from compressors.calibration import HUB_PREFIX, HUB_PRESETS, TASK_PREFIX
 
     if value.startswith(TASK_PREFIX):
-        from lrm_backends.run.validate import check_data, check_tasks
-
-        task = value[len(TASK_PREFIX):]
-        try:
-            check_tasks([task])
-            check_data([task], {})  # with $LRM_DATA_DIR: the task's file is there
-        except ValidationError as exc:
-            raise check.fail(where, f"{value!r}: {str(exc).removeprefix(f'--tasks {task}: ')}") from None
+        _check_task(check, where, value[len(TASK_PREFIX):], shown=value)
         return value
     if value in HUB_PRESETS or value.startswith(HUB_PREFIX):
         return value
@@ -419,18 +412,21 @@ def _tasks(check: _Checker, raw: Any) -> tuple[str, ...]:
     if not isinstance(raw, list) or not raw or not all(isinstance(t, str) and t for t in raw):
         raise check.fail("tasks", "expected a non-empty list of lm-eval task or group names, e.g. "
                          "[lrm_compression, musique_ctx_lrm]")
-    from lrm_backends.run.validate import check_tasks
-
-    from lrm_backends.run.validate import check_data
-
     for i, task in enumerate(raw):
-        try:
-            check_tasks([task])
-            check_data([task], {})  # with $LRM_DATA_DIR: the files are there and readable
-        except ValidationError as exc:
-            message = str(exc).removeprefix(f"--tasks {task}: ")
-            raise check.fail(f"tasks[{i}]", f"{task!r}: {message}") from None
+        _check_task(check, f"tasks[{i}]", task, shown=task)
     return tuple(dict.fromkeys(raw))
+
+
+def _check_task(check: _Checker, where: str, task: str, *, shown: str) -> None:
+    """A task lm-eval knows, and with ``$LRM_DATA_DIR`` its files there and readable, as
+    ``lrm eval`` checks them; the message names ``where`` and ``shown``."""
+    from lrm_backends.run.validate import check_data, check_tasks
+
+    try:
+        check_tasks([task])
+        check_data([task], {})
+    except ValidationError as exc:
+        raise check.fail(where, f"{shown!r}: {str(exc).removeprefix(f'--tasks {task}: ')}") from None
 
 
 def _resources(check: _Checker, raw: Any) -> dict[str, Resources]:
